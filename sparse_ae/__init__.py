@@ -1,0 +1,1 @@
+"""sparse_ae: sparse-coding autoencoders in JAX/Flax."""
