@@ -1,0 +1,77 @@
+"""Evaluators: one module ``sparse_ae/evaluators/<name>.py`` each, chosen by ``config.eval.evaluators``.
+
+An evaluator module defines::
+
+    def evaluate(task, state, datasets, config) -> tuple[dict[str, float], dict[str, np.ndarray]]
+
+- ``task``: the :class:`sparse_ae.train.task.Task` whose ``eval_step`` (and ``images``) are
+  already jitted with the run's shardings: call them on global batches.
+- ``datasets``: ``{split: make_iterator}``; ``make_iterator()`` returns a fresh iterator of
+  global batches (``config.eval.num_batches`` of them, 0 = the whole split), padded examples
+  marked by ``batch["valid"] == False``. :func:`eval_outputs` runs ``eval_step`` over one split
+  and yields host numpy ``(batch, outputs)`` with the padding dropped — most evaluators need
+  nothing else.
+- returns scalars keyed ``"<split>/<name>"`` (e.g. ``"test/psnr"``) and images keyed by name,
+  arrays (N, h, w, C) in [0, 1].
+
+Evaluators may also define ``validate_config(config)``; it runs before anything compiles.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator, Mapping
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from sparse_ae.train import sharding
+
+Datasets = Mapping[str, Callable[[], Iterator[dict[str, Any]]]]
+
+
+def available_evaluators() -> list[str]:
+    """Names of the evaluator modules in this package."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def get_evaluator(name: str) -> ModuleType:
+    """The evaluator module ``name``; ValueError listing the available ones if unknown."""
+    if name not in available_evaluators():
+        raise ValueError(f"config.eval.evaluators: unknown evaluator {name!r}; available: "
+                         f"{available_evaluators()}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    if not callable(getattr(module, "evaluate", None)):
+        raise ValueError(f"evaluator module {module.__name__} defines no evaluate(task, state, datasets, config)")
+    return module
+
+
+def eval_outputs(task, state, make_iterator: Callable[[], Iterator[dict[str, Any]]]
+                 ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """``(batch, outputs)`` per eval batch as host numpy, padded examples removed."""
+    for batch in make_iterator():
+        outputs = task.eval_step(state, batch)
+        host_batch, host_outputs = sharding.to_host((dict(batch), outputs))
+        valid = host_batch.pop("valid", None)
+        if valid is not None:
+            valid = valid.astype(bool)
+            host_batch = {k: v[valid] for k, v in host_batch.items()}
+            host_outputs = {k: v[valid] for k, v in host_outputs.items()}
+        yield host_batch, host_outputs
+
+
+def evaluate_all(task, state, datasets: Datasets, config) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Every evaluator in ``config.eval.evaluators`` plus ``task.images``; merged results."""
+    scalars: dict[str, float] = {}
+    images: dict[str, np.ndarray] = {}
+    for name in config.eval.evaluators:
+        new_scalars, new_images = get_evaluator(name).evaluate(task, state, datasets, config)
+        scalars.update({k: float(v) for k, v in new_scalars.items()})
+        images.update(new_images)
+    if task.images is not None:
+        first_split = next(iter(datasets.values()))
+        batch = next(iter(first_split()))
+        images.update(sharding.to_host(task.images(state, batch)))
+    return scalars, images

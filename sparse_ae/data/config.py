@@ -1,0 +1,159 @@
+"""The ``config.data`` section: fields, defaults, parsing and validation.
+
+:func:`default_config` is the canonical ``config.data`` (an ``ml_collections.ConfigDict``);
+:func:`parse` turns any mapping or ConfigDict into a typed, hashable :class:`DataConfig`,
+filling missing fields with defaults and rejecting unknown or ill-typed ones.
+Source-specific checks (sizes, folders, prepared TFDS data) live with each source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import ml_collections
+
+from sparse_ae.data.binomial_spikes import SpikesConfig
+
+FITS = ("auto", "crop", "resize")
+BOUNDARIES = ("circular", "zero")
+
+
+@dataclasses.dataclass(frozen=True)
+class CSCConfig:
+    """``data.csc``: the synthetic convolutional sparse coding model (source "synthetic_csc").
+
+    Images are ``x = Σ_m d_m ∗ z_m + noise_std · N(0, 1)`` with a ground-truth kernel
+    (kernel_size, kernel_size, num_atoms, channels) drawn from ``dict_seed`` (unit-norm atoms)
+    and Bernoulli(density)·N(0, 1) codes of shape (image_size/stride, image_size/stride, num_atoms).
+    """
+
+    num_atoms: int = 8
+    kernel_size: int = 5
+    stride: int = 1
+    boundary: str = "circular"
+    density: float = 0.05
+    noise_std: float = 0.0
+    dict_seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """``config.data``.
+
+    name: "digits" | "natural_crops" | "set12" | "image_folder" | "synthetic_csc" |
+      "binomial_spikes" | "tfds:<name>".
+    image_size: output height = width; 0 keeps full-size images (set12 / image_folder only).
+    channels: 1 (grayscale) or 3 (RGB); conversion is automatic.
+    batch_size: global batch size (split over processes by the caller).
+    path: folder for set12 (default: ``../shared/data/set12`` next to the repo) and image_folder.
+    tfds_data_dir: TFDS data dir (default: ``$TFDS_DATA_DIR`` or TFDS's own default).
+    image_key / label_key: TFDS feature names ("" label_key: no label).
+    fit: how set12 / image_folder / tfds images reach image_size: "crop" (a window, no
+      resampling: random in training, centred in evaluation), "resize" (shorter side resized to
+      image_size, then centre crop) or "auto" ("resize" for tfds, "crop" for folders).
+    random_flip / random_crop_pad: training augmentation (horizontal flip; reflect-pad by this
+      many pixels and crop back at a random offset); off by default; not for synthetic_csc.
+    num_eval_examples: size of the fixed evaluation set of natural_crops, synthetic_csc and
+      binomial_spikes.
+    num_threads / prefetch: grain read threads and batches read ahead.
+    csc: see :class:`CSCConfig`.
+    spikes: see :class:`sparse_ae.data.binomial_spikes.SpikesConfig` (image_size = signal length).
+    """
+
+    name: str = "digits"
+    image_size: int = 16
+    channels: int = 1
+    batch_size: int = 64
+    path: str = ""
+    tfds_data_dir: str = ""
+    image_key: str = "image"
+    label_key: str = "label"
+    fit: str = "auto"
+    random_flip: bool = False
+    random_crop_pad: int = 0
+    num_eval_examples: int = 256
+    num_threads: int = 4
+    prefetch: int = 8
+    csc: CSCConfig = CSCConfig()
+    spikes: SpikesConfig = SpikesConfig()
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """The default ``config.data`` section."""
+    return ml_collections.ConfigDict(dataclasses.asdict(DataConfig()))
+
+
+def _as_dict(value: Any, where: str) -> dict:
+    if hasattr(value, "to_dict"):  # ConfigDict, FrozenConfigDict
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return dict(value)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{where} must be a mapping or ConfigDict, got {type(value).__name__}")
+
+
+def _check_type(where: str, value: Any, default: Any) -> Any:
+    kind = type(default)
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise TypeError(f"{where} must be {kind.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _parse_fields(cls: type, values: Mapping, where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
+                         f"known fields: {', '.join(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _parse_fields(type(default), _as_dict(value, f"{where}.{name}"),
+                                         f"{where}.{name}")
+        else:
+            kwargs[name] = _check_type(f"{where}.{name}", value, default)
+    return cls(**kwargs)
+
+
+def parse(data_config: Any) -> DataConfig:
+    """A typed :class:`DataConfig` from a ConfigDict / mapping (missing fields take defaults)."""
+    if isinstance(data_config, DataConfig):
+        return data_config
+    return _parse_fields(DataConfig, _as_dict(data_config, "config.data"), "config.data")
+
+
+def check_common(cfg: DataConfig) -> None:
+    """Checks shared by every source (value ranges of the generic fields)."""
+    def positive(field: str, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"config.data.{field} must be >= 1, got {value}")
+
+    if cfg.channels not in (1, 3):
+        raise ValueError(f"config.data.channels must be 1 or 3, got {cfg.channels}")
+    if cfg.image_size < 0:
+        raise ValueError(f"config.data.image_size must be >= 0 (0: full-size images), got {cfg.image_size}")
+    for field in ("batch_size", "num_eval_examples", "num_threads"):
+        positive(field, getattr(cfg, field))
+    if cfg.prefetch < 0:
+        raise ValueError(f"config.data.prefetch must be >= 0, got {cfg.prefetch}")
+    if cfg.fit not in FITS:
+        raise ValueError(f"config.data.fit must be one of {FITS}, got {cfg.fit!r}")
+    if cfg.random_crop_pad < 0 or (cfg.image_size and cfg.random_crop_pad >= cfg.image_size):
+        raise ValueError(f"config.data.random_crop_pad must be in [0, image_size), got {cfg.random_crop_pad}")
+
+
+def require_image_size(cfg: DataConfig, maximum: int | None = None, minimum: int = 1) -> None:
+    """Sources whose examples need a fixed size: ``minimum <= image_size <= maximum``."""
+    if cfg.image_size < minimum:
+        raise ValueError(f"config.data.image_size must be >= {minimum} for source {cfg.name!r}, "
+                         f"got {cfg.image_size}")
+    if maximum is not None and cfg.image_size > maximum:
+        raise ValueError(f"config.data.image_size must be <= {maximum} for source {cfg.name!r}, "
+                         f"got {cfg.image_size}")

@@ -1,0 +1,25 @@
+"""Process-local batches -> global ``jax.Array`` batches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import numpy as np
+
+
+def to_global_batch(local_batch: Mapping[str, np.ndarray],
+                    sharding: jax.sharding.Sharding | Mapping[str, jax.sharding.Sharding]) -> dict[str, jax.Array]:
+    """Assemble each process's batch into global arrays with
+    ``jax.make_array_from_process_local_data``.
+
+    local_batch: this process's arrays, leading axis = per-process batch.
+    sharding: one sharding for every key (e.g. ``NamedSharding(mesh, P("data"))``: leading axis
+      split over "data", other axes replicated) or one per key. The global leading axis is the
+      process-major concatenation of the local batches.
+    """
+    def put(key: str, value: np.ndarray) -> jax.Array:
+        target = sharding[key] if isinstance(sharding, Mapping) else sharding
+        return jax.make_array_from_process_local_data(target, np.asarray(value))
+
+    return {key: put(key, value) for key, value in local_batch.items()}

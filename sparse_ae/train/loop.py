@@ -1,0 +1,275 @@
+"""The generic training loop: shards, steps, checks, logs, checkpoints and evaluates any task.
+
+It knows no method: everything method-specific comes from the task (``sparse_ae.train.task``).
+Per step: one global batch (``data`` axis) -> jitted ``train_step`` with explicit in/out
+shardings, donated state and the PRNG key folded with ``state.step``, run under
+``jax.transfer_guard("disallow")`` so an accidental host round-trip is an error. Metrics stay
+on device until a log / checkpoint / evaluation step, where the window is fetched at once,
+checked for NaN/Inf (naming the step and the metric or input key) and averaged into the writer.
+At most :class:`InFlight` steps are dispatched ahead of the device.
+A SIGTERM (preemption) makes the loop save a checkpoint at the next step and return.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import os
+import pathlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from sparse_ae import config as config_lib
+from sparse_ae import data as data_lib
+from sparse_ae import evaluators
+from sparse_ae.train import checkpointing, sharding, writers
+from sparse_ae.train.state import global_norms
+from sparse_ae.train.task import Task, get_task
+
+CONFIG_FILE = "config.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A task placed on a mesh: jitted functions and the shardings they use."""
+
+    config: ml_collections.ConfigDict
+    task: Task              # eval_step / images jitted for evaluators
+    mesh: jax.sharding.Mesh
+    init: Callable          # (rng, batch) -> state, jitted with the state's shardings
+    train_step: Callable    # (state, batch, rng) -> (state, metrics, input_finite)
+    abstract_state: Any     # ShapeDtypeStructs with shardings (checkpoint restore target)
+
+    def global_batch(self, local_batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+        return data_lib.to_global_batch(local_batch, sharding.batch_sharding(self.mesh))
+
+
+def check_workdir(workdir: str | os.PathLike) -> pathlib.Path:
+    """Creates ``workdir`` and checks it is writable; ValueError naming --workdir otherwise."""
+    path = pathlib.Path(workdir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write_test_{jax.process_index()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"--workdir={os.fspath(workdir)!r} cannot be created or written: {err}") from err
+    return path
+
+
+def _per_process(batch_size: int) -> int:
+    return batch_size // jax.process_count()
+
+
+def build_dataset(config, split: str, *, train: bool, batch_size: int):
+    """This process's share of ``split`` (grain IterDataset of local batches)."""
+    return data_lib.build(config.data, split, seed=config.seed, train=train, shard_index=jax.process_index(),
+                          shard_count=jax.process_count(), per_process_batch=_per_process(batch_size))
+
+
+def _train_step_fn(task: Task) -> Callable:
+    """Wraps ``task.train_step``: folds the key with the step, adds generic checks and norms."""
+
+    def step(state, batch, rng):
+        new_state, metrics = task.train_step(state, batch, jax.random.fold_in(rng, state.step))
+        if hasattr(new_state, "params") and "norm/params" not in metrics:
+            metrics = {**metrics, **global_norms(params=new_state.params)}
+        finite = {k: jnp.all(jnp.isfinite(v)) for k, v in batch.items() if jnp.issubdtype(v.dtype, jnp.floating)}
+        return new_state, metrics, finite
+
+    return step
+
+
+def _strip(batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    return {k: v for k, v in batch.items() if k != "valid"}
+
+
+def build_run(config, example_batch: dict[str, np.ndarray]) -> Run:
+    """Task, mesh and jitted functions for ``config``; ``example_batch`` is a local train batch."""
+    task = get_task(config)
+    mesh = sharding.make_mesh(config.mesh)
+    batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+    example = data_lib.to_global_batch(_strip(example_batch), batch_sh)
+    rng = jax.random.key(config.seed)
+    abstract = jax.eval_shape(task.init, rng, example)
+    state_sh = sharding.state_shardings(task, abstract, mesh)
+    init = jax.jit(task.init, in_shardings=(repl, batch_sh), out_shardings=state_sh)
+    train_step = jax.jit(_train_step_fn(task), in_shardings=(state_sh, batch_sh, repl),
+                         out_shardings=(state_sh, repl, repl), donate_argnums=0)
+    eval_step = jax.jit(task.eval_step, in_shardings=(state_sh, batch_sh), out_shardings=batch_sh)
+    images = None if task.images is None else jax.jit(task.images, in_shardings=(state_sh, batch_sh),
+                                                      out_shardings=repl)
+    jitted = dataclasses.replace(task, eval_step=eval_step, images=images)
+    return Run(config, jitted, mesh, init, train_step, sharding.with_shardings(abstract, state_sh))
+
+
+def eval_datasets(run: Run, splits) -> evaluators.Datasets:
+    """``{split: make_iterator}`` of global eval batches (``config.eval.num_batches``, 0 = all)."""
+    config = run.config
+    batch_size = config.eval.batch_size or config.data.batch_size
+    num = config.eval.num_batches or None
+
+    def factory(dataset) -> Callable[[], Iterator[dict[str, jax.Array]]]:
+        return lambda: (run.global_batch(b) for b in itertools.islice(iter(dataset), num))
+
+    return {split: factory(build_dataset(config, split, train=False, batch_size=batch_size)) for split in splits}
+
+
+def evaluate(run: Run, state, datasets: evaluators.Datasets, workdir, step: int, writer) -> dict[str, float]:
+    """Runs the evaluators; writes scalars, images and ``metrics.json``; returns the scalars."""
+    scalars, images = evaluators.evaluate_all(run.task, state, datasets, run.config)
+    scalars["eval/step"] = step
+    writer.write_scalars(step, scalars)
+    writers.write_images(writer, workdir, step, images)
+    writers.update_metrics_json(workdir, scalars)
+    writer.flush()
+    return scalars
+
+
+class InFlight:
+    """Bounds how many dispatched train steps may be unfinished at once.
+
+    XLA:CPU runs every device's share of a step on one shared thread pool; with several
+    devices and many queued steps, a collective can wait for a participant whose thread is
+    stuck behind later steps (a rendezvous timeout that aborts the process, seen with 8 fake
+    devices). On CPU one step in flight; elsewhere two, which still overlaps host work (next
+    batch, dispatch) with the running step.
+    """
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit or (1 if jax.default_backend() == "cpu" else 2)
+        self.queue: collections.deque = collections.deque()
+
+    def add(self, outputs: Any) -> None:
+        self.queue.append(outputs)
+        while len(self.queue) > self.limit:
+            jax.block_until_ready(self.queue.popleft())
+
+
+class _Preemption:
+    """SIGTERM sets a flag (single process); multi-process runs use JAX's preemption sync point."""
+
+    def __init__(self, checkpointer: checkpointing.Checkpointer):
+        self.checkpointer = checkpointer
+        self.flag = threading.Event()
+        self.previous = None
+
+    def __enter__(self):
+        if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, lambda *_: self.flag.set())
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+    def reached(self, step: int) -> bool:
+        if jax.process_count() == 1:
+            return self.flag.is_set()
+        return self.checkpointer.reached_preemption(step)
+
+
+def _check_finite(pending, last_good: int | None, directory) -> list[tuple[int, dict]]:
+    """Fetches (step, metrics, input_finite) triples; raises on NaN/Inf; returns (step, metrics)."""
+    host = jax.device_get(pending)
+    where = (f"last good checkpoint: step {last_good} in {directory}" if last_good is not None
+             else "no checkpoint was written yet")
+    for step, metrics, finite in host:
+        bad_inputs = sorted(k for k, ok in finite.items() if not ok)
+        if bad_inputs:
+            raise FloatingPointError(
+                    f"step {step}: the input batch (training batch {step - 1}, counting from 0) has NaN/Inf in "
+                    f"key(s) {bad_inputs}; stopped before saving; {where}")
+        bad = {k: float(v) for k, v in metrics.items() if not np.isfinite(v)}
+        if bad:
+            terms = {k: v for k, v in bad.items() if k == "loss" or k.startswith("loss/")}
+            listing = lambda d: ", ".join(f"{k}={v}" for k, v in sorted(d.items()))  # noqa: E731
+            others = {k: v for k, v in bad.items() if k not in terms}
+            what = f"non-finite loss term(s) {listing(terms)}" if terms else "non-finite metric(s)"
+            if others:
+                what += f"{'; also' if terms else ''} {listing(others)}"
+            raise FloatingPointError(f"step {step}: {what}; stopped before saving; {where}")
+    return [(step, metrics) for step, metrics, _ in host]
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Any:
+    """Trains ``config`` in ``workdir`` (resuming from its newest good checkpoint); returns the state."""
+    config_lib.validate(config, num_devices=jax.device_count(), process_count=jax.process_count())
+    workdir = check_workdir(workdir)
+    if jax.process_index() == 0:
+        (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+
+    train_cfg = config.train
+    dataset = build_dataset(config, config.train.split, train=True, batch_size=config.data.batch_size)
+    run = build_run(config, next(iter(dataset)))
+    logging.info("mesh %s over %d devices in %d process(es)", dict(run.mesh.shape), jax.device_count(),
+                 jax.process_count())
+    train_iter = iter(dataset)
+    writer = writers.create_writer(workdir)
+    checkpointer = checkpointing.Checkpointer(workdir, train_cfg.keep_checkpoints)
+    try:
+        with jax.set_mesh(run.mesh):
+            restored = checkpointer.restore(run.abstract_state, train_iter)
+            rng = jax.device_put(jax.random.key(config.seed), sharding.replicated(run.mesh))
+            if restored is None:
+                state = run.init(rng, run.global_batch(_strip(next(iter(dataset)))))
+                writer.write_hparams(writers.flatten_config(config))
+                step = 0
+            else:
+                state, step = restored
+                logging.info("resumed from the checkpoint at step %d", step)
+            datasets = eval_datasets(run, config.eval.splits)
+            state = _train(run, state, step, train_iter, rng, checkpointer, writer, datasets, workdir)
+    finally:
+        checkpointer.close()
+        writer.close()
+    return state
+
+
+def _train(run: Run, state, step: int, train_iter, rng, checkpointer, writer, datasets, workdir):
+    from clu import periodic_actions  # pylint: disable=import-outside-toplevel  # after writers imported TF
+
+    cfg = run.config.train
+    report = periodic_actions.ReportProgress(num_train_steps=cfg.num_steps, writer=writer, every_steps=cfg.log_every)
+    pending: list = []   # device metrics not yet checked for NaN/Inf
+    window: list = []    # checked host metrics since the last log line
+    last_saved = checkpointer.latest_step()
+    in_flight = InFlight()
+    with _Preemption(checkpointer) as preemption:
+        while step < cfg.num_steps:
+            batch = run.global_batch(next(train_iter))
+            with jax.transfer_guard("disallow"):
+                state, metrics, finite = run.train_step(state, batch, rng)
+            in_flight.add(metrics)
+            step += 1
+            pending.append((step, metrics, finite))
+            report(step)
+            last = step == cfg.num_steps
+            stop = preemption.reached(step)
+            save = last or stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
+            do_eval = last or (cfg.eval_every and step % cfg.eval_every == 0)
+            if save or do_eval or step % cfg.log_every == 0:
+                window += _check_finite(pending, last_saved, checkpointer.directory)
+                pending = []
+            if step % cfg.log_every == 0 or last:
+                means = {k: float(np.mean([m[k] for _, m in window])) for k in window[-1][1]}
+                writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
+                window = []
+            if save:
+                checkpointer.save(step, state, train_iter)
+                last_saved = step
+            if do_eval:
+                evaluate(run, state, datasets, workdir, step, writer)
+            if stop:
+                logging.warning("preempted (SIGTERM): saved the checkpoint at step %d; exiting", step)
+                break
+    return state

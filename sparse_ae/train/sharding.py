@@ -1,0 +1,72 @@
+"""Device mesh and shardings from ``config.mesh``.
+
+The mesh has axes ``("data", "model")``. Batches are split over ``data`` (leading axis);
+state is replicated unless the task gives ``Task.state_sharding`` (e.g. FSDP-style rules that
+use ``model``). ``config.mesh.axis_type`` picks the JAX axis type: ``"auto"`` (default: the
+compiler propagates shardings from the jit's in/out shardings, so task code needs no sharding
+annotations) or ``"explicit"`` (sharding-in-types; task code must keep shardings consistent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+AXES = ("data", "model")
+AXIS_TYPES = {"auto": AxisType.Auto, "explicit": AxisType.Explicit}
+
+
+def mesh_shape(mesh_config, num_devices: int) -> tuple[int, int]:
+    """``(data, model)`` sizes; ``data=-1`` takes every device not used by ``model``."""
+    model = mesh_config.model
+    if model < 1 or num_devices % model:
+        raise ValueError(f"config.mesh.model={model} must be >= 1 and divide the {num_devices} devices")
+    data = num_devices // model if mesh_config.data == -1 else mesh_config.data
+    if data < 1 or data * model != num_devices:
+        raise ValueError(
+                f"config.mesh.data={mesh_config.data} x config.mesh.model={model} must equal the "
+                f"{num_devices} devices (use data=-1 for 'all the rest')")
+    return data, model
+
+
+def make_mesh(mesh_config, devices: list | None = None) -> Mesh:
+    """The ``("data", "model")`` mesh over ``devices`` (default: all global devices)."""
+    devices = jax.devices() if devices is None else devices
+    if mesh_config.axis_type not in AXIS_TYPES:
+        raise ValueError(f"config.mesh.axis_type={mesh_config.axis_type!r} is not one of {tuple(AXIS_TYPES)}")
+    shape = mesh_shape(mesh_config, len(devices))
+    axis_type = AXIS_TYPES[mesh_config.axis_type]
+    return jax.make_mesh(shape, AXES, axis_types=(axis_type,) * len(AXES), devices=devices)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (batch) axis split over ``data``, the rest replicated."""
+    return NamedSharding(mesh, P("data"))
+
+
+def state_shardings(task, abstract_state: Any, mesh: Mesh) -> Any:
+    """Per-leaf shardings of the state: the task's rule, or replicated."""
+    if task.state_sharding is not None:
+        return task.state_sharding(abstract_state, mesh)
+    return jax.tree.map(lambda _: replicated(mesh), abstract_state)
+
+
+def with_shardings(abstract: Any, shardings: Any) -> Any:
+    """ShapeDtypeStructs that carry shardings (the target of a sharded checkpoint restore)."""
+    return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract, shardings)
+
+
+def to_host(tree: Any) -> Any:
+    """Global arrays (possibly spread over processes) as full numpy arrays on every process."""
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, jax.device_get(tree))
+    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+
+    return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))

@@ -1,0 +1,43 @@
+"""Image grids for writers and PNG files."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+
+import numpy as np
+from PIL import Image
+
+
+def tile(images: np.ndarray, num_cols: int | None = None, pad: int = 1) -> np.ndarray:
+    """(N, h, w, C) -> one (H, W, C) grid, ``pad`` pixels of 0.5 grey between tiles.
+
+    Values are clipped to [0, 1]; C must be 1 or 3 (2-D input (N, h, w) is read as C = 1).
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"images must be (N, h, w, 1|3), got shape {images.shape}")
+    n, h, w, c = images.shape
+    cols = num_cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 0.5, np.float32)
+    for i, image in enumerate(np.clip(images, 0.0, 1.0)):
+        r, q = divmod(i, cols)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = image
+    return grid
+
+
+def rescale(images: np.ndarray) -> np.ndarray:
+    """Each image min-max scaled to [0, 1] over all but the leading axis (e.g. dictionary atoms)."""
+    images = np.asarray(images, np.float32)
+    axes = tuple(range(1, images.ndim))
+    low, high = images.min(axis=axes, keepdims=True), images.max(axis=axes, keepdims=True)
+    return (images - low) / np.maximum(high - low, 1e-12)
+
+
+def save_png(path: str | pathlib.Path, image: np.ndarray) -> None:
+    """Writes an (H, W, 1|3) image in [0, 1] as an 8-bit PNG."""
+    pixels = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)

@@ -1,0 +1,22 @@
+"""The one way to import TensorFlow: CPU only, so it never takes accelerator memory from JAX.
+
+TensorFlow is used for clu's TensorBoard writer and TFDS builders only.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from absl import logging
+
+
+@functools.cache
+def import_tensorflow():
+    """Imports ``tensorflow`` with its GPUs hidden and returns the module."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError as err:  # TF's devices were initialised before this call
+        logging.warning("could not hide GPUs from TensorFlow: %s", err)
+    return tf

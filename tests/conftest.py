@@ -1,0 +1,119 @@
+"""Shared fixtures: tiny configs, fresh Python processes with N fake CPU devices."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+
+
+def subprocess_env(devices: int = 1, **extra: str) -> dict[str, str]:
+    """This environment with ``devices`` fake CPU devices for JAX and the repo importable."""
+    env = dict(os.environ)
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith(DEVICE_COUNT_FLAG)]
+    env["XLA_FLAGS"] = " ".join([*flags, f"{DEVICE_COUNT_FLAG}={devices}"])
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def run_python(args: list[str], *, devices: int = 1, timeout: float = 180, env: dict[str, str] | None = None,
+               check: bool = False) -> subprocess.CompletedProcess:
+    """``python <args>`` in the repo root in a fresh process with ``devices`` fake CPU devices."""
+    result = subprocess.run([sys.executable, *args], cwd=REPO, env={**subprocess_env(devices), **(env or {})},
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"python {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(name="run_python")
+def run_python_fixture():
+    """Fixture form of :func:`run_python` (code that needs its own device count or a clean process)."""
+    return run_python
+
+
+def tiny_config(arg: str = "runlocal", **overrides):
+    """``configs/csc_ae.py:<arg>`` with dotted-key overrides, e.g. ``**{"train.num_steps": 4}``."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    spec = importlib.util.spec_from_file_location("csc_ae_config", REPO / "configs" / "csc_ae.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(arg)
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = config
+        for name in parents:
+            node = node[name]
+        node[leaf] = value
+    return config
+
+
+@pytest.fixture(name="tiny_config")
+def tiny_config_fixture():
+    """Factory of runlocal csc_ae configs (see :func:`tiny_config`)."""
+    return tiny_config
+
+
+def restore_state(config, workdir, step=None):
+    """The state saved in ``workdir`` (newest good or ``step``) as host numpy, and its step."""
+    import jax  # pylint: disable=import-outside-toplevel
+
+    from sparse_ae.train import checkpointing, loop  # pylint: disable=import-outside-toplevel
+
+    dataset = loop.build_dataset(config, config.train.split, train=True, batch_size=config.data.batch_size)
+    run = loop.build_run(config, next(iter(dataset)))
+    checkpointer = checkpointing.Checkpointer(workdir, config.train.keep_checkpoints)
+    try:
+        state, restored_step = checkpointer.restore(run.abstract_state, step=step)
+    finally:
+        checkpointer.close()
+    return jax.device_get(state), restored_step
+
+
+def assert_trees_equal(a, b, rtol: float = 0.0, atol: float = 0.0):
+    """Same structure and values (bitwise by default)."""
+    import jax  # pylint: disable=import-outside-toplevel
+    import numpy as np  # pylint: disable=import-outside-toplevel
+
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        if rtol or atol:
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+        else:
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+CONSTANT_LR = {"optim.schedule": "constant"}
+
+
+def _train_once(tmp_path_factory, name: str, config):
+    import jax  # pylint: disable=import-outside-toplevel
+
+    from sparse_ae.train import loop  # pylint: disable=import-outside-toplevel
+
+    workdir = tmp_path_factory.mktemp(name)
+    return config, workdir, jax.device_get(loop.train_and_evaluate(config, workdir))
+
+
+@pytest.fixture(scope="session", name="trained")
+def trained_fixture(tmp_path_factory):
+    """The default runlocal run on 1 device (20 steps, checkpoints at 10 and 20), trained once
+    per session: ``(config, workdir, final state as host numpy)``. Read-only: copy the workdir
+    (shutil.copytree) before writing to it."""
+    return _train_once(tmp_path_factory, "trained", tiny_config())
+
+
+@pytest.fixture(scope="session", name="trained_constant_lr")
+def trained_constant_lr_fixture(tmp_path_factory):
+    """Like ``trained`` with a constant learning rate (the schedule does not depend on
+    train.num_steps, so shorter and longer runs share their first steps exactly)."""
+    return _train_once(tmp_path_factory, "trained_constant_lr", tiny_config(**CONSTANT_LR))
