@@ -1,0 +1,50 @@
+"""Dictionary recovery against the ground-truth templates of ``binomial_spikes``.
+
+Per template h_c (unit norm) and learned atom ĥ (normalised): error √(1 − ⟨h_c, ĥ⟩²) after the
+best one-to-one matching of atoms to templates (Hungarian algorithm on |⟨h, ĥ⟩|; the square makes
+the error sign-invariant). Scalars (split-independent, keyed ``dictionary/...``): ``err_max``,
+``err_mean`` and ``err_<c>`` per template. Images: templates and matched atoms as 1-row strips.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize
+
+from sparse_ae.data import binomial_spikes
+from sparse_ae.data.config import parse
+from sparse_ae.train.tasks.dcea import decoder_kernel
+
+
+def template_errors(true: np.ndarray, learned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Errors (C,) and the matched atom index per template; ``true`` (C, K), ``learned`` (M, K), M >= C."""
+    true = np.asarray(true, np.float64)
+    learned = np.asarray(learned, np.float64)
+    if true.ndim != 2 or learned.ndim != 2 or true.shape[1] != learned.shape[1]:
+        raise ValueError(f"templates (C, K) and atoms (M, K) need one length K, got {true.shape} and {learned.shape}")
+    if learned.shape[0] < true.shape[0]:
+        raise ValueError(f"need at least as many atoms ({learned.shape[0]}) as templates ({true.shape[0]})")
+    unit = lambda a: a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)  # noqa: E731
+    corr = np.abs(unit(true) @ unit(learned).T)
+    rows, cols = optimize.linear_sum_assignment(-corr)
+    errors = np.sqrt(np.clip(1.0 - corr[rows, cols] ** 2, 0.0, None))
+    return errors, cols
+
+
+def evaluate(task, state, datasets, config):
+    """Template errors of the decoder dictionary (datasets unused: the dictionary is global)."""
+    del task, datasets
+    true = binomial_spikes.templates(parse(config.data).spikes)
+    kernel = np.asarray(decoder_kernel(state.params))  # (1, K, M, 1)
+    if kernel.shape[0] != 1 or kernel.shape[3] != 1 or kernel.shape[1] != true.shape[1]:
+        raise ValueError(f"dictionary_recovery needs a 1-D single-channel kernel (1, {true.shape[1]}, M, 1), "
+                         f"got {kernel.shape}")
+    learned = kernel[0, :, :, 0].T
+    errors, matched = template_errors(true, learned)
+    scalars = {"dictionary/err_max": float(errors.max()), "dictionary/err_mean": float(errors.mean()),
+               **{f"dictionary/err_{c}": float(e) for c, e in enumerate(errors)}}
+    signs = np.sign(np.sum(true * learned[matched], axis=1, keepdims=True))
+    strips = np.concatenate([true, signs * learned[matched] / np.linalg.norm(learned[matched], axis=1, keepdims=True)])
+    low, high = strips.min(axis=1, keepdims=True), strips.max(axis=1, keepdims=True)
+    images = {"dictionary/templates_vs_learned": ((strips - low) / np.maximum(high - low, 1e-12))[:, None, :, None]}
+    return scalars, images

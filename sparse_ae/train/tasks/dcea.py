@@ -1,0 +1,154 @@
+"""Task ``dcea``: deep convolutional exponential-family autoencoders (DCEA-C / DCEA-UC).
+
+Two objectives (``config.model.objective``):
+
+- ``"nll"`` (unsupervised ECDL): the model reads the observations (``batch["counts"]`` for
+  Binomial and Poisson, ``batch["image"]`` for Gaussian) and the loss is the family's mean
+  negative log-likelihood of them at η̂ = H x_T + mu. Source: ``binomial_spikes`` (1-D).
+- ``"denoise"`` (supervised Poisson denoising, the paper's protocol): for a clean image x in
+  [0, 1], Q = max(x)/peak, y ~ Poisson(x/Q) (drawn in the step), estimate x̂ = Q·exp(η̂(y)),
+  loss = mean((x̂ − x)²).
+
+``config.model`` fields: those of :class:`sparse_ae.models.dcea.DCEAConfig` (``unroll`` 0 =
+backend default) plus ``objective``, ``eval_shift_average`` (shift averaging in ``eval_step``;
+training uses ``shift_average``), ``peak`` and ``noise_draws`` (Poisson evaluation). ``eval_step``
+returns "reconstruction" (x̂, or the rate estimate for "nll"), "target", "noisy" and "natural";
+an optional ``batch["noise_seed"]`` (B,) int32 selects the noise draw of each example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from sparse_ae import optim
+from sparse_ae.models.dcea import DCEA, DCEAConfig
+from sparse_ae.sparse_coding import families, metrics as sc_metrics
+from sparse_ae.train.state import TrainState, global_norms, split_module
+from sparse_ae.train.task import Task
+
+OBJECTIVES = ("nll", "denoise")
+TASK_FIELDS = dict(objective="denoise", eval_shift_average=True, peak=4.0, noise_draws=10)
+
+
+def model_config(**overrides) -> ml_collections.ConfigDict:
+    """Defaults of ``config.model`` (the paper's Poisson DCEA-C); keywords replace fields."""
+    fields = {**dataclasses.asdict(DCEAConfig()), "unroll": 0, **TASK_FIELDS}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown config.model field(s) {unknown} for task 'dcea'")
+    return ml_collections.ConfigDict({**fields, **overrides})
+
+
+def dcea_config(model, *, eval_mode: bool = False) -> DCEAConfig:
+    """The static :class:`DCEAConfig` of ``config.model`` (eval: ``eval_shift_average``)."""
+    values = {f.name: model[f.name] for f in dataclasses.fields(DCEAConfig)}
+    values["unroll"] = model.unroll or None
+    if eval_mode:
+        values["shift_average"] = model.eval_shift_average
+    return DCEAConfig(**values)
+
+
+def validate_config(config) -> None:
+    """Clear errors naming ``config.model.*`` / ``config.data.*`` before anything compiles."""
+    m = config.model
+    for key in model_config():
+        if key not in m:
+            raise ValueError(f"config.model.{key} is missing for task 'dcea' (start from dcea.model_config())")
+    dcea_config(m).validate()
+    if m.objective not in OBJECTIVES:
+        raise ValueError(f"config.model.objective={m.objective!r} is not one of {OBJECTIVES}")
+    if m.objective == "denoise":
+        if m.family != "poisson":
+            raise ValueError(f"config.model.family={m.family!r}: objective 'denoise' needs 'poisson'")
+        if not m.peak > 0:
+            raise ValueError(f"config.model.peak={m.peak} must be > 0")
+    if m.noise_draws < 1:
+        raise ValueError(f"config.model.noise_draws={m.noise_draws} must be >= 1")
+    if m.channels != config.data.channels:
+        raise ValueError(f"config.model.channels={m.channels} must equal config.data.channels={config.data.channels}")
+
+
+def decoder_kernel(params) -> jax.Array:
+    """The decoder dictionary H (kh, kw, M, C) from ``state.params`` (tied or untied)."""
+    return params["kernel"] if "kernel" in params else params["decoder"]
+
+
+def observations(model, batch) -> jax.Array:
+    """The model input of objective "nll": counts (Binomial, Poisson) or the image (Gaussian)."""
+    return batch["image"] if model.family == "gaussian" else batch["counts"]
+
+
+def poisson_noise(key: jax.Array, clean: jax.Array, peak: float) -> tuple[jax.Array, jax.Array]:
+    """(counts y ~ Poisson(x/Q), Q (B, 1, 1, 1)) with Q = max(x)/peak per image."""
+    q = jnp.maximum(clean.max(axis=(1, 2, 3), keepdims=True), 1e-6) / peak
+    return jax.random.poisson(key, clean / q).astype(clean.dtype), q
+
+
+def make_task(config) -> Task:
+    m = config.model
+    train_cfg, eval_cfg = dcea_config(m), dcea_config(m, eval_mode=True)
+    family = families.get_family(m.family, trials=m.trials)
+    graphdef, _, rest = split_module(DCEA(train_cfg, rngs=nnx.Rngs(0)))
+    eval_graphdef, _, _ = split_module(DCEA(eval_cfg, rngs=nnx.Rngs(0)))
+    tx = optim.make_optimizer(config.optim, config.train.num_steps)
+
+    def model(params, eval_mode=False) -> DCEA:
+        return nnx.merge(eval_graphdef if eval_mode else graphdef, params, rest)
+
+    def noisy_input(batch, key):
+        if m.objective == "nll":
+            return observations(m, batch), None
+        return poisson_noise(key, batch["image"], m.peak)
+
+    def estimate(natural, q):
+        if m.objective == "nll":
+            return family.inverse_link(natural) / (m.trials if m.family == "binomial" else 1)
+        return q * jnp.exp(natural)
+
+    def init(rng, batch):
+        del batch  # parameters do not depend on the data
+        _, params, _ = split_module(DCEA(train_cfg, rngs=nnx.Rngs(params=rng)))
+        return TrainState.create(params, tx)
+
+    def train_step(state, batch, rng):
+        y, q = noisy_input(batch, rng)
+
+        def loss_fn(params):
+            out = model(params)(y)
+            if m.objective == "nll":
+                loss = family.nll(y, out.natural) / y.size
+                terms = {"loss/nll": loss}
+            else:
+                loss = jnp.mean((estimate(out.natural, q) - batch["image"]) ** 2)
+                terms = {"loss/mse": loss}
+            return loss, {**terms, "sparsity/code_nonzero": sc_metrics.fraction_nonzero(out.code)}
+
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        return state.apply_gradients(grads, tx), {"loss": loss, **metrics, **global_norms(grad=grads)}
+
+    def eval_step(state, batch):
+        if m.objective == "nll":
+            y, q = observations(m, batch), None
+            noisy, target = batch["image"], batch.get("rate", batch["image"])
+        else:
+            seeds = batch.get("noise_seed", jnp.zeros(batch["image"].shape[:1], jnp.int32))
+            keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(config.seed), s))(seeds)
+            y, q = jax.vmap(lambda k, x: poisson_noise(k, x[None], m.peak))(keys, batch["image"])
+            y, q = y[:, 0], q[:, 0]
+            noisy, target = q * y, batch["image"]
+        natural = model(state.params, eval_mode=True)(y).natural
+        return {"reconstruction": estimate(natural, q), "target": target, "noisy": noisy, "natural": natural}
+
+    def images(state, batch):
+        del batch
+        atoms = jnp.transpose(decoder_kernel(state.params), (2, 0, 1, 3))  # (M, kh, kw, C)
+        low = atoms.min(axis=(1, 2, 3), keepdims=True)
+        high = atoms.max(axis=(1, 2, 3), keepdims=True)
+        return {"atoms": (atoms - low) / jnp.maximum(high - low, 1e-12)}
+
+    return Task(init=init, train_step=train_step, eval_step=eval_step, images=images)

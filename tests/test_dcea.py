@@ -1,0 +1,233 @@
+"""DCEA: fast strided convolutions, the unrolled encoder, shift averaging, tasks and evaluators."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from sparse_ae.data import binomial_spikes
+from sparse_ae.evaluators import dictionary_recovery, poisson_denoising
+from sparse_ae.models import dcea
+from sparse_ae.sparse_coding import families, operators, prox, solvers
+from sparse_ae.train.tasks import dcea as dcea_task
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(spec: str):
+    """``configs/x.py[:arg]`` -> ConfigDict."""
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("dcea_test_config", REPO / path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg or None)
+
+CONV_CASES = [  # (signal shape (B, H, W, C), kernel (kh, kw, M, C), stride)
+    ((2, 21, 28, 1), (11, 11, 5, 1), 7),    # the paper's shape: k > s, one channel
+    ((2, 12, 12, 2), (3, 3, 4, 2), 2),      # several channels
+    ((3, 1, 40, 1), (1, 9, 3, 1), 1),       # 1-D signals, H = 1
+]
+
+
+@pytest.mark.parametrize("boundary", ["zero", "circular"])
+@pytest.mark.parametrize("signal_shape,kernel_shape,stride", CONV_CASES)
+def test_patch_convolutions_equal_core_operators(signal_shape, kernel_shape, stride, boundary):
+    keys = jax.random.split(jax.random.key(0), 3)
+    kernel = jax.random.normal(keys[0], kernel_shape)
+    x = jax.random.normal(keys[1], signal_shape)
+    z = jax.random.normal(keys[2], dcea.code_shape(signal_shape, kernel_shape, stride))
+    np.testing.assert_allclose(dcea.patch_analysis(kernel, x, stride, boundary),
+                               operators.conv_analysis(kernel, x, stride, boundary), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dcea.patch_synthesis(kernel, z, stride, boundary),
+                               operators.conv_synthesis(kernel, z, stride, boundary), rtol=1e-4, atol=1e-4)
+
+
+def _small_config(**overrides) -> dcea.DCEAConfig:
+    fields = dict(kernel_size=5, num_filters=4, stride=2, num_iters=6, step=0.05, threshold=0.02,
+                  init_lipschitz_margin=0.0, learn_bias=False)
+    return dcea.DCEAConfig(**{**fields, **overrides})
+
+
+def _observations(family: str, trials: int, shape, key) -> jax.Array:
+    rate = jax.random.uniform(key, shape, minval=0.1, maxval=0.9)
+    if family == "gaussian":
+        return rate
+    if family == "binomial":
+        return jax.random.binomial(key, trials, rate).astype(jnp.float32)
+    return jax.random.poisson(key, 3 * rate).astype(jnp.float32)
+
+
+@pytest.mark.parametrize("family,trials,accelerated,fast", [
+    ("gaussian", 1, True, True), ("binomial", 5, False, True), ("poisson", 1, True, False),
+    ("poisson", 1, False, True)])
+def test_tied_encoder_equals_core_proximal_gradient(family, trials, accelerated, fast):
+    cfg = _small_config(family=family, trials=trials, accelerated=accelerated, fast=fast, mu=0.1, nonneg=False)
+    model = dcea.DCEA(cfg, rngs=nnx.Rngs(1))
+    y = _observations(family, trials, (2, 12, 12, 1), jax.random.key(2))
+    code = model.encode(y)
+    fam = families.get_family(family, trials=trials)
+    op = operators.conv_operator(model.kernel[...], stride=2, boundary=cfg.boundary)
+    expected = solvers.proximal_gradient(
+            lambda z: op.adjoint(fam.data_grad(y, op.forward(z) + cfg.mu)),
+            lambda v, step: prox.soft_threshold(v, step * cfg.threshold / cfg.step, nonneg=False),
+            jnp.zeros_like(code), cfg.step, cfg.num_iters, accelerated=accelerated)
+    assert float(jnp.abs(code).max()) > 0
+    np.testing.assert_allclose(code, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_untied_model_starts_equal_to_tied_and_counts_parameters():
+    tied_cfg = dcea.DCEAConfig(init_lipschitz_margin=0.0)  # the paper's Poisson configuration
+    tied = dcea.DCEA(tied_cfg, rngs=nnx.Rngs(0))
+    untied = dcea.DCEA(dataclasses.replace(tied_cfg, tied=False), rngs=nnx.Rngs(0))
+    assert dcea.count_params(tied) == 169 * 121 + 169            # ≈ 20K
+    assert dcea.count_params(untied) == 3 * 169 * 121 + 169      # ≈ 61K
+    small = _small_config(family="poisson")
+    y = _observations("poisson", 1, (1, 10, 10, 1), jax.random.key(0))
+    out_tied = dcea.DCEA(small, rngs=nnx.Rngs(3))(y)
+    out_untied = dcea.DCEA(dataclasses.replace(small, tied=False), rngs=nnx.Rngs(3))(y)
+    np.testing.assert_allclose(out_tied.natural, out_untied.natural, rtol=1e-5, atol=1e-6)
+
+
+def test_shift_averaging_layout_and_mean():
+    (hp, wp), offsets = dcea.canvas_layout(128, 128, 11, 7, shift_average=True)
+    assert (hp, wp) == (140, 140) and len(offsets) == 49 and hp % 7 == 0
+    assert all(r + 128 <= hp and c + 128 <= wp for r, c in offsets)
+    y = jax.random.uniform(jax.random.key(0), (2, 30, 23, 1))
+    canvas_hw, offsets = dcea.canvas_layout(30, 23, 5, 3, shift_average=True)
+    canvases = dcea.make_canvases(y, canvas_hw, offsets)
+    assert canvases.shape == (2 * 9, *canvas_hw, 1)
+    np.testing.assert_allclose(dcea.average_canvases(canvases, (30, 23), offsets), y, rtol=1e-6)
+    # Each canvas is the reflect-padded image at its offset.
+    r, c = offsets[4]
+    np.testing.assert_allclose(canvases[4, r:r + 30, c:c + 23], y[0], rtol=1e-6)
+    # A shift-averaged model is the mean of the single-canvas results.
+    cfg = _small_config(family="poisson", stride=3, shift_average=True)
+    counts = _observations("poisson", 1, (1, 12, 12, 1), jax.random.key(1))
+    model = dcea.DCEA(cfg, rngs=nnx.Rngs(0))
+    natural = model(counts).natural
+    canvas_hw, offsets = dcea.canvas_layout(12, 12, 5, 3, True)
+    canvases = dcea.make_canvases(counts, canvas_hw, offsets)
+    per_canvas = model.decode(model.encode(canvases))
+    manual = np.mean([per_canvas[i, r:r + 12, c:c + 12] for i, (r, c) in enumerate(offsets)], axis=0)
+    np.testing.assert_allclose(natural[0], manual, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("family,trials,bad,match", [
+    ("poisson", 1, -1.0, ">= 0"), ("poisson", 1, 1.5, "integer"),
+    ("binomial", 4, 5.0, "trials|4"), ("binomial", 4, 0.5, "integer")])
+def test_bad_counts_raise_clear_errors(family, trials, bad, match):
+    model = dcea.DCEA(_small_config(family=family, trials=trials), rngs=nnx.Rngs(0))
+    y = jnp.ones((1, 8, 8, 1)).at[0, 3, 3, 0].set(bad)
+    with pytest.raises(ValueError, match=match):
+        model(y)
+
+
+def test_config_validation_names_fields():
+    with pytest.raises(ValueError, match="config.model.stride"):
+        dcea.DCEAConfig(one_d=True, stride=2).validate()
+    with pytest.raises(ValueError, match="config.model.boundary"):
+        dcea.DCEAConfig(boundary="reflect").validate()
+    config = load_config("configs/dcea_poisson_denoise.py:runlocal")
+    config.model.family = "binomial"
+    with pytest.raises(ValueError, match="config.model.family"):
+        dcea_task.validate_config(config)
+
+
+def test_simulator_counts_and_templates():
+    spikes = binomial_spikes.SpikesConfig(trials=7)
+    h = binomial_spikes.templates(spikes)
+    np.testing.assert_allclose(np.linalg.norm(h, axis=1), 1.0, rtol=1e-5)
+    example = binomial_spikes.simulate(spikes, 200, np.random.default_rng(0))
+    counts = example["counts"]
+    assert counts.shape == (1, 200, 1) and example["code"].shape == (1, 200, 3)
+    assert np.all(counts == np.round(counts)) and counts.min() >= 0 and counts.max() <= 7
+    np.testing.assert_allclose(example["image"], counts / 7)
+    assert np.count_nonzero(example["code"]) == 3 * spikes.events_per_template
+    with pytest.raises(ValueError, match="template_length"):
+        binomial_spikes.validate_spikes(spikes, 20)
+
+
+def test_template_errors_match_permutation_sign_and_angle():
+    h = binomial_spikes.templates(binomial_spikes.SpikesConfig(template_kind="random_smooth"))
+    errors, matched = dictionary_recovery.template_errors(h, -3.0 * h[[2, 0, 1]])
+    np.testing.assert_allclose(errors, 0.0, atol=1e-3)
+    assert list(matched) == [1, 2, 0]
+    other = np.linalg.qr(np.concatenate([h.T, np.random.default_rng(0).standard_normal((50, 3))], 1))[0][:, 3:].T
+    theta = np.array([0.05, 0.1, 0.3])
+    rotated = np.cos(theta)[:, None] * h + np.sin(theta)[:, None] * other
+    errors, _ = dictionary_recovery.template_errors(h, rotated)
+    np.testing.assert_allclose(errors, np.sin(theta), atol=2e-3)
+
+
+def test_peak_psnr_is_the_paper_formula():
+    clean = np.random.default_rng(0).uniform(0, 0.8, (2, 16, 16, 1))
+    estimate = clean + 0.01
+    expected = 20 * np.log10(clean.max(axis=(1, 2, 3))) - 10 * np.log10(1e-4)
+    np.testing.assert_allclose(poisson_denoising.peak_psnr(clean, estimate), expected, rtol=1e-6)
+
+
+def _train(config, batches, steps: int):
+    task = dcea_task.make_task(config)
+    key = jax.random.key(0)
+    state = jax.jit(task.init)(key, batches(0))
+    step = jax.jit(task.train_step)
+    for i in range(steps):
+        state, _ = step(state, batches(i), jax.random.fold_in(key, i))
+    return task, state
+
+
+def test_short_ecdl_run_lowers_dictionary_error():
+    config = load_config("configs/dcea_binomial_ecdl.py")
+    config.model.update(num_iters=40)
+    config.optim.update(lr=5e-3, warmup_steps=0)
+    config.train.num_steps = 40
+    spikes = binomial_spikes.SpikesConfig()
+    true = binomial_spikes.templates(spikes)
+    noise = np.random.default_rng(7).standard_normal(true.shape) / np.sqrt(true.shape[1])
+    init = (true + 0.9 * noise) / np.linalg.norm(true + 0.9 * noise, axis=1, keepdims=True)
+    rng = np.random.default_rng(0)
+
+    def batches(_):
+        examples = [binomial_spikes.simulate(spikes, 500, rng) for _ in range(8)]
+        return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+    task = dcea_task.make_task(config)
+    key = jax.random.key(0)
+    state = task.init(key, batches(0))
+    state = state.replace(params={**state.params, "kernel": jnp.asarray(init.T[None, :, :, None])})
+    step = jax.jit(task.train_step)
+    for i in range(40):
+        state, metrics = step(state, batches(i), jax.random.fold_in(key, i))
+    before, _ = dictionary_recovery.template_errors(true, init)
+    after, _ = dictionary_recovery.template_errors(true, np.asarray(dcea_task.decoder_kernel(state.params))[0, :, :, 0].T)
+    assert np.isfinite(float(metrics["loss"]))
+    assert after.mean() < before.mean() - 0.05, (before, after)
+
+
+def test_short_denoising_run_beats_noisy_input():
+    from sparse_ae.data import natural_crops
+    config = load_config("configs/dcea_poisson_denoise.py:runlocal,untied")
+    config.model.update(num_filters=16, kernel_size=7, stride=3, num_iters=5, noise_draws=2)
+    config.data.image_size = 32
+    config.optim.update(lr=3e-3, warmup_steps=0)
+    photo = natural_crops.load_photo("astronaut").mean(axis=-1, keepdims=True)
+    rng = np.random.default_rng(0)
+
+    def crops(_):
+        corners = rng.integers(0, 400, size=(4, 2))
+        return {"image": np.stack([photo[a:a + 32, b:b + 32] for a, b in corners]).astype(np.float32)}
+
+    task, state = _train(config, crops, steps=60)
+    test = {"image": np.stack([photo[450:482, 200:232], photo[100:132, 300:332]]).astype(np.float32)}
+    out = jax.jit(task.eval_step)(state, test)
+    denoised = poisson_denoising.peak_psnr(out["target"], out["reconstruction"])
+    noisy = poisson_denoising.peak_psnr(out["target"], out["noisy"])
+    assert np.all(denoised > noisy + 3.0), (denoised, noisy)
+
