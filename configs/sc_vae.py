@@ -1,0 +1,54 @@
+"""SC-VAE and its baselines on 64×64 crops of the offline natural photographs (held-out test images).
+
+    python -m sparse_ae.main --config=configs/sc_vae.py --workdir=/tmp/sc_vae
+    python -m sparse_ae.main --config=configs/sc_vae.py:bottleneck=vq --workdir=/tmp/vq_vae
+    python -m sparse_ae.main --config=configs/sc_vae.py:runlocal --workdir=/tmp/sc_vae_smoke
+    python -m sparse_ae.main --config=configs/sc_vae.py:paper,dataset=image_folder --config.data.path=DIR ...
+
+Arguments (``:a=b,flag``): ``bottleneck`` (lista | vq | none), ``dataset`` (any data source, default
+natural_crops), ``image_size`` (default 64; 256 with ``paper``), ``steps`` (train.num_steps),
+``paper`` (the paper's architecture: C′ = 128, widths up to C″ = 512, d = 4, n = 256, K = 512,
+s = 16, attention at 16×16), ``runlocal`` (seconds-long smoke run). Evaluators: reconstruction
+(PSNR/SSIM), code_sparsity (Hoyer, non-zeros, VQ codebook usage), code_edits (traversals and
+interpolations), patch_clusters; segmentation is added for sources with masks ("composites").
+"""
+
+from sparse_ae import config as config_lib
+from sparse_ae.evaluators import code_edits, patch_clusters, segmentation
+from sparse_ae.models import sc_vae
+
+MASK_SOURCES = ("composites",)
+
+
+def get_config(arg=None):
+    args = config_lib.parse_arg(arg, runlocal=False, paper=False, bottleneck="lista", dataset="natural_crops",
+                                image_size=0, steps=0)
+    config = config_lib.base_config()
+    config.task = "sc_vae"
+    config.data.update(name=args.dataset, image_size=args.image_size or (256 if args.paper else 64),
+                       channels=3, batch_size=16)
+    config.model = sc_vae.model_config(bottleneck=args.bottleneck)
+    if args.paper:
+        config.model.update(channels=128, channel_mult=(1, 1, 2, 2, 4), num_res_blocks=2, num_down=4,
+                            attn_resolutions=(16,), latent_dim=256, num_atoms=512, lista_steps=16)
+    config.optim.update(name="adam", lr=1e-3, schedule="cosine", warmup_steps=100, b1=0.9, b2=0.999,
+                        grad_clip=1.0)
+    config.train.update(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=1000)
+    evaluators = ["reconstruction", "code_sparsity", "code_edits", "patch_clusters"]
+    if args.dataset in MASK_SOURCES:
+        evaluators.append("segmentation")
+    config.eval.update(evaluators=tuple(evaluators), splits=("test",), num_batches=0, batch_size=32)
+    config.segmentation = segmentation.default_config()
+    config.code_edits = code_edits.default_config()
+    config.patch_clusters = patch_clusters.default_config()
+    if args.runlocal:
+        config = config_lib.apply_runlocal(config)
+        config.data.update(image_size=args.image_size or 16, num_eval_examples=16)
+        config.model.update(channels=8, channel_mult=(1, 2), num_down=2, latent_dim=16, num_atoms=32,
+                            lista_steps=3)
+        config.patch_clusters.update(num_clusters=4, clusters_shown=2, patches_shown=4)
+        config.code_edits.update(num_components=2, num_values=3)
+    if args.steps:
+        config.train.num_steps = args.steps
+    return config
+

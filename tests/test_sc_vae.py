@@ -1,0 +1,263 @@
+"""SC-VAE model, bottlenecks, losses, task and its evaluators on tiny models."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from flax import nnx
+
+from sparse_ae.data import composites
+from sparse_ae.evaluators import code_edits, code_sparsity, patch_clusters, segmentation
+from sparse_ae.models import sc_vae, vqgan_blocks
+from sparse_ae.objectives import sc_vae as objectives
+from sparse_ae.sparse_coding import dictionaries
+from sparse_ae.train.tasks import sc_vae as task_lib
+
+TINY = dict(channels=4, channel_mult=(1, 2), num_res_blocks=1, latent_dim=16, num_atoms=32, lista_steps=3)
+
+
+def tiny_model(bottleneck: str, num_down: int = 2, size: int = 16, **overrides) -> sc_vae.SCVAE:
+    m = sc_vae.model_config(bottleneck=bottleneck, num_down=num_down, **{**TINY, **overrides})
+    return sc_vae.SCVAE(m, size, 3, rngs=nnx.Rngs(0))
+
+
+def tiny_config(bottleneck: str = "lista", **model) -> ml_collections.ConfigDict:
+    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
+
+    config = config_lib.base_config()
+    config.task = "sc_vae"
+    config.data.update(name="composites", image_size=16, channels=3, batch_size=4, num_eval_examples=6)
+    config.model = sc_vae.model_config(bottleneck=bottleneck, **{**TINY, **model})
+    config.train.num_steps = 2
+    config.eval.num_images = 4
+    config.segmentation = segmentation.default_config()
+    config.code_edits = code_edits.default_config(num_components=2, num_values=3, interpolation_steps=3)
+    config.patch_clusters = patch_clusters.default_config(num_clusters=3, clusters_shown=2, patches_shown=3)
+    return config
+
+
+# ------------------------------------------------------------------------------ shapes
+@pytest.mark.parametrize("num_down", [0, 1, 2, 3, 4])
+def test_encoder_decoder_shapes_for_every_depth(num_down):
+    size = 16
+    kw = dict(channels=4, channel_mult=(1, 2, 2), num_res_blocks=1, num_down=num_down,
+              attn_resolutions=(size // 2,), image_size=size)
+
+    def run(x):  # traced only (jax.eval_shape): shapes without compiling
+        encoder = vqgan_blocks.Encoder(3, 8, **kw, rngs=nnx.Rngs(0))
+        latent = encoder(x)
+        return latent, vqgan_blocks.Decoder(3, 8, **kw, rngs=nnx.Rngs(0))(latent)
+
+    latent, recon = jax.eval_shape(run, jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32))
+    assert latent.shape == (2, size // 2 ** num_down, size // 2 ** num_down, 8)
+    assert recon.shape == (2, size, size, 3)
+
+
+@pytest.mark.parametrize("bottleneck", sc_vae.BOTTLENECKS)
+def test_model_output_shapes(bottleneck):
+    out = jax.eval_shape(lambda x: tiny_model(bottleneck)(x), jax.ShapeDtypeStruct((2, 16, 16, 3), jnp.float32))
+    assert out.reconstruction.shape == (2, 16, 16, 3)
+    assert out.latent.shape == (2, 4, 4, 16)
+    assert out.bottleneck.decoder_input.shape == (2, 4, 4, 16)
+    assert out.bottleneck.code.shape == (2, 4, 4, 32 if bottleneck == "lista" else 16)
+    assert (out.bottleneck.indices is not None) == (bottleneck == "vq")
+
+
+# ------------------------------------------------------------------------------ bottlenecks
+def numpy_ista(D, y, lam, steps):
+    L = np.linalg.norm(D, 2) ** 2
+    z = np.zeros((*y.shape[:-1], D.shape[1]))
+    for _ in range(steps):
+        v = z - (z @ D.T - y) @ D / L
+        z = np.sign(v) * np.maximum(np.abs(v) - lam / L, 0)
+    return z
+
+
+@pytest.mark.parametrize("dictionary", sc_vae.DICTIONARIES)
+def test_lista_at_init_equals_ista(dictionary):
+    bottleneck = sc_vae.ListaBottleneck(16, 32, num_steps=7, alpha=0.3, dictionary=dictionary, learn_alpha=True)
+    latent = jax.random.normal(jax.random.key(1), (2, 3, 3, 16))
+    out = bottleneck(latent)
+    D = np.asarray(dictionaries.overcomplete_dct(4, 32), np.float64)
+    expected = numpy_ista(D, np.asarray(latent, np.float64), 0.3, 7)
+    assert np.mean(expected != 0) > 0.05  # the comparison is not between two all-zero codes
+    np.testing.assert_allclose(out.code, expected, atol=2e-5)
+    np.testing.assert_allclose(out.decoder_input, expected @ D.T, atol=2e-5)
+    assert float(bottleneck.alpha()) == pytest.approx(0.3)
+
+
+def test_learned_dictionary_is_normalised_and_trainable():
+    model = tiny_model("lista", dictionary="learned")
+    model.bottleneck.dictionary[...] = 3.0 * model.bottleneck.dictionary[...]
+    np.testing.assert_allclose(jnp.linalg.norm(model.bottleneck.atoms(), axis=0), 1.0, rtol=1e-5)
+    learned = nnx.to_pure_dict(nnx.split(model, nnx.Param, ...)[1])
+    fixed = nnx.to_pure_dict(nnx.split(tiny_model("lista"), nnx.Param, ...)[1])
+    assert "dictionary" in learned["bottleneck"] and "dictionary" not in fixed["bottleneck"]
+
+
+def test_vector_quantizer_nearest_codeword_and_straight_through():
+    vq = sc_vae.VectorQuantizer(4, 6, ema=False, decay=0.99, rngs=nnx.Rngs(0))
+    codebook = np.asarray(jax.random.normal(jax.random.key(0), (6, 4)))
+    vq.codebook[...] = jnp.asarray(codebook)
+    latent = jax.random.normal(jax.random.key(1), (2, 3, 3, 4))
+    out = vq(latent)
+    flat = np.asarray(latent).reshape(-1, 4)
+    nearest = np.argmin(((flat[:, None] - codebook[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_array_equal(out.indices.reshape(-1), nearest)
+    np.testing.assert_allclose(out.code.reshape(-1, 4), codebook[nearest], rtol=1e-6)
+    grad = jax.grad(lambda e: jnp.sum(vq(e).decoder_input * 2.0))(latent)
+    np.testing.assert_allclose(grad, 2.0)  # straight-through: identity Jacobian
+
+
+def test_vq_ema_update_against_numpy():
+    vq = sc_vae.VectorQuantizer(3, 4, ema=True, decay=0.9, rngs=nnx.Rngs(0))
+    latent = jax.random.normal(jax.random.key(2), (5, 3))
+    vq.init_from_latents(latent, jax.random.key(3))
+    size0, sum0 = np.asarray(vq.cluster_size[...]), np.asarray(vq.embed_sum[...])
+    out = vq(latent)
+    vq.ema_update(out.counts, out.sums)
+    one_hot = np.eye(4)[np.asarray(out.indices)]
+    size = 0.9 * size0 + 0.1 * one_hot.sum(0)
+    sums = 0.9 * sum0 + 0.1 * one_hot.T @ np.asarray(latent)
+    smoothed = (size + sc_vae.EMA_EPS) / (size.sum() + 4 * sc_vae.EMA_EPS) * size.sum()
+    np.testing.assert_allclose(vq.codebook[...], sums / smoothed[:, None], rtol=1e-5)
+    np.testing.assert_allclose(vq.cluster_size[...], size, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ losses
+def test_loss_terms_against_numpy():
+    rng = np.random.default_rng(0)
+    x, x_hat = rng.random((2, 8, 8, 3)), rng.random((2, 8, 8, 3))
+    latent, synth = rng.standard_normal((2, 2, 2, 4)), rng.standard_normal((2, 2, 2, 4))
+    code = rng.standard_normal((2, 2, 2, 6)) * (rng.random((2, 2, 2, 6)) < 0.3)
+    alpha, beta, gamma = 0.7, 0.5, 0.25
+    mse = np.sum((x_hat - x) ** 2) / x.size
+    per_vector = lambda v: np.sum(v) / 8.0  # noqa: E731  # 2 images × 2 × 2 positions
+    terms = objectives.sc_vae_terms(x, x_hat, latent, synth, code, alpha, beta)
+    np.testing.assert_allclose(terms["loss/recon"], mse, rtol=1e-6)
+    np.testing.assert_allclose(terms["loss/latent"], beta * per_vector((latent - synth) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(terms["loss/l1"], beta * alpha * per_vector(np.abs(code)), rtol=1e-6)
+    vq = objectives.vq_terms(x, x_hat, latent, synth, beta, gamma)
+    np.testing.assert_allclose(vq["loss/codebook"], beta * per_vector((latent - synth) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(vq["loss/commit"], beta * gamma * per_vector((latent - synth) ** 2), rtol=1e-6)
+    assert set(objectives.vq_terms(x, x_hat, latent, synth, ema=True)) == {"loss/recon", "loss/commit"}
+    assert set(objectives.autoencoder_terms(x, x_hat)) == {"loss/recon"}
+    # stop-gradients: the codebook term moves only the codewords, the commitment term only E
+    g_latent = jax.grad(lambda e: objectives.vq_terms(x, x_hat, e, synth)["loss/codebook"])(latent)
+    g_code = jax.grad(lambda q: objectives.vq_terms(x, x_hat, latent, q)["loss/commit"])(synth)
+    assert not np.any(g_latent) and not np.any(g_code)
+
+
+# ------------------------------------------------------------------------------ bad input
+def test_bad_inputs_give_clear_errors():
+    config = tiny_config()
+    config.data.image_size = 18
+    with pytest.raises(ValueError, match=r"config.data.image_size=18 is not divisible by 2\^num_down = 4"):
+        task_lib.validate_config(config)
+    with pytest.raises(ValueError, match="divisible by 2\\^num_down = 4"):
+        tiny_model("none")(jnp.ones((1, 14, 16, 3)))
+    with pytest.raises(ValueError, match="config.model.num_atoms=8 < config.model.latent_dim=16"):
+        task_lib.validate_config(tiny_config(num_atoms=8))
+    with pytest.raises(ValueError, match="num_atoms=8 < model.latent_dim=16"):
+        sc_vae.ListaBottleneck(16, 8, 3, 1.0, "dct", True)
+    task_lib.validate_config(tiny_config(num_atoms=8, dictionary="learned"))  # allowed when learned
+    with pytest.raises(ValueError, match="config.model.latent_dim=15 must be a perfect square"):
+        task_lib.validate_config(tiny_config(latent_dim=15))
+    with pytest.raises(ValueError, match="config.model.bottleneck='vqgan'"):
+        task_lib.validate_config(tiny_config(bottleneck="vqgan"))
+
+
+# ------------------------------------------------------------------------------ task + evaluators
+@pytest.mark.parametrize("bottleneck,ema", [("lista", False), ("vq", False), ("vq", True), ("none", False)])
+def test_task_train_and_eval_steps(bottleneck, ema):
+    config = tiny_config(bottleneck, vq_ema=ema, num_down=1, channel_mult=(1,))  # small: compile time
+    task = task_lib.make_task(config)
+    images, _ = composites.make_arrays("train", 4, 16, 3)
+    batch = {"image": jnp.asarray(images)}
+    state = task.init(jax.random.key(0), batch)
+    new_state, metrics = jax.jit(task.train_step)(state, batch, jax.random.key(1))
+    assert int(new_state.step) == 1
+    assert all(np.isfinite(v) for v in jax.device_get(metrics).values())
+    expected = {"lista": {"loss/latent", "loss/l1", "sparsity/code_hoyer", "alpha"},
+                "vq": {"loss/commit", "vq/usage", "vq/perplexity"} | (set() if ema else {"loss/codebook"}),
+                "none": {"loss/recon"}}[bottleneck]
+    assert expected <= set(metrics)
+    assert float(metrics["loss"]) == pytest.approx(sum(float(v) for k, v in metrics.items() if k.startswith("loss/")),
+                                                   rel=1e-5)
+    if bottleneck == "vq":
+        codebook = lambda s: (s.extra["model"] if ema else s.params)["bottleneck"]["codebook"]  # noqa: E731
+        latent = task.eval_step(state, batch)["latent"]
+        # data-dependent init: every codeword is one of the first batch's latent vectors
+        vectors = np.asarray(latent).reshape(-1, 16)
+        distance = np.min(np.sum((np.asarray(codebook(state))[:, None] - vectors) ** 2, -1), 1)
+        np.testing.assert_allclose(distance, 0.0, atol=1e-8)
+        assert not np.allclose(codebook(state), codebook(new_state))
+    outputs = task.eval_step(new_state, batch)
+    assert outputs["reconstruction"].shape == images.shape
+    np.testing.assert_allclose(task.decode(new_state, outputs["code"]), outputs["reconstruction"], atol=1e-5)
+
+
+def test_evaluators_run_on_the_task():
+    config = tiny_config("lista")
+    config.eval.evaluators = ("code_sparsity", "code_edits", "patch_clusters", "segmentation")
+    task = task_lib.make_task(config)
+    images, masks = composites.make_arrays("test", 6, 16, 3)
+    valid = np.array([True] * 6 + [False] * 2)
+    batches = [{"image": jnp.asarray(np.concatenate([images, images[:2]])[i:i + 4]),
+                "mask": jnp.asarray(np.concatenate([masks, masks[:2]])[i:i + 4]),
+                "valid": jnp.asarray(valid[i:i + 4])} for i in (0, 4)]
+    state = task.init(jax.random.key(0), batches[0])
+    datasets = {"test": lambda: iter(batches)}
+    scalars, pictures = {}, {}
+    for module in (code_sparsity, code_edits, patch_clusters, segmentation):
+        getattr(module, "validate_config", lambda c: None)(config)
+        s, p = module.evaluate(task, state, datasets, config)
+        scalars.update(s)
+        pictures.update(p)
+    assert 0 <= scalars["test/code_hoyer"] <= 1 and 0 <= scalars["test/code_nonzero"] <= 1
+    assert 0 <= scalars["test/seg_iou"] <= 1 and 0 <= scalars["test/seg_dice_colour"] <= 1
+    assert set(pictures) == {"test/traversal", "test/interpolation", "test/patch_clusters", "test/segmentation"}
+    assert all(p.ndim == 4 and p.shape[0] == 1 for p in pictures.values())
+    assert pictures["test/traversal"].shape[1:3] == (2 * 17 + 1, 3 * 17 + 1)  # 2 components × 3 values
+
+
+# ------------------------------------------------------------------------------ helpers
+def test_code_edit_helpers():
+    code = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3)
+    values = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0]])
+    edited = code_edits.traversal_codes(code, np.array([2, 0]), values)
+    assert edited.shape == (6, 2, 2, 3)
+    np.testing.assert_allclose(edited[0, ..., 2], code[..., 2] - 1)
+    np.testing.assert_allclose(edited[5, ..., 0], code[..., 0] + 2)
+    np.testing.assert_allclose(edited[5, ..., 1:], code[..., 1:])
+    interp = code_edits.interpolation_codes(code, -code, 3)
+    np.testing.assert_allclose(interp[0], code)
+    np.testing.assert_allclose(interp[1], 0.0)
+    np.testing.assert_allclose(interp[2], -code)
+    assert list(code_edits.top_components(np.array([[0.1, -3.0, 1.0]]), 2)) == [1, 2]
+
+
+def test_patch_and_codebook_helpers():
+    images = np.arange(1 * 8 * 8, dtype=np.float32).reshape(1, 8, 8, 1)
+    patch = patch_clusters.cell_patches(images, np.array([[0, 1, 1]]), (4, 4), context=2)
+    np.testing.assert_array_equal(patch[0, 1:3, 1:3, 0], images[0, 2:4, 2:4, 0])  # the cell sits in the middle
+    assert patch.shape == (1, 4, 4, 1)
+    usage, perplexity = code_sparsity.codebook_usage(np.array([0, 0, 1, 1]), 4)
+    assert usage == 0.5 and perplexity == pytest.approx(2.0)
+    np.testing.assert_allclose(task_lib.codebook_stats(jnp.array([0, 0, 1, 1]), 4)["vq/perplexity"], 2.0, rtol=1e-6)
+
+
+def test_composites_are_deterministic_with_matched_statistics():
+    a, mask_a = composites.make_arrays("test", 3, 32, 3, seed=1)
+    b, mask_b = composites.make_arrays("test", 3, 32, 3, seed=1)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(mask_a, mask_b)
+    assert a.shape == (3, 32, 32, 3) and mask_a.dtype == bool
+    assert 0.05 < mask_a.mean() < 0.8
+    rng = np.random.default_rng(0)
+    fg = composites.transforms.crop(composites.textures(3)[1], 32, rng)
+    bg = composites.match_statistics(composites.transforms.crop(composites.textures(3)[0], 32, rng), fg)
+    np.testing.assert_allclose(bg.mean(axis=(0, 1)), fg.mean(axis=(0, 1)), atol=0.02)
