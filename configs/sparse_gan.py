@@ -1,0 +1,78 @@
+"""DCGAN with sparsity-regularised generator layers (task ``sparse_gan``).
+
+    python -m sparse_ae.tools.train_digits_classifier --out=/tmp/digits_clf --image_size=16
+    python -m sparse_ae.main --config=configs/sparse_gan.py:reg=l0inf \
+        --config.frechet_digits.classifier=/tmp/digits_clf --workdir=/tmp/gan_l0inf
+
+Arguments: reg = none | l1 | l0 | l0inf | ml; dataset = digits (16 × 16, offline; Fréchet
+distance in the digits classifier's features) | cifar10 (32 × 32 RGB via TFDS; FID with the
+InceptionV3 weights in ``config.fid.weights``); loss = nonsaturating | hinge | wgan_gp;
+keep = percent kept by l0 / l0inf (default 25); l1 = λ of the l1 penalty; seed; steps;
+runlocal.
+
+Regularisers act on the generator's hidden layers h_1 … h_n (n = 2 at 16 × 16, 3 at 32 × 32):
+l1 / l0 / l0inf on the last one (the representation the output dictionary synthesises from),
+ml = l0inf on the last two.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from sparse_ae import config as config_lib
+from sparse_ae import optim
+from sparse_ae.models.dcgan import num_stages
+from sparse_ae.train.tasks import sparse_gan
+
+REGS = ("none", "l1", "l0", "l0inf", "ml")
+DATASETS = {"digits": ("digits", 16, 1), "cifar10": ("tfds:cifar10", 32, 3)}
+
+
+def sparsity_specs(reg: str, num_layers: int, keep: float, l1: float) -> tuple[str, ...]:
+    """One spec per generator hidden layer for the named regulariser."""
+    if reg not in REGS:
+        raise ValueError(f"config argument reg={reg!r} is not one of {REGS}")
+    specs = ["none"] * num_layers
+    last = {"none": "none", "l1": f"l1:{l1:g}", "l0": f"l0:{keep:g}%", "l0inf": f"l0inf:{keep:g}%",
+            "ml": f"l0inf:{keep:g}%"}[reg]
+    specs[-1] = last
+    if reg == "ml":
+        specs[-2] = last
+    return tuple(specs)
+
+
+def get_config(arg=None):
+    args = config_lib.parse_arg(arg, reg="none", dataset="digits", loss="nonsaturating", keep=25.0, l1=0.1,
+                                seed=0, steps=0, runlocal=False)
+    if args.dataset not in DATASETS:
+        raise ValueError(f"config argument dataset={args.dataset!r} is not one of {tuple(DATASETS)}")
+    name, size, channels = DATASETS[args.dataset]
+    config = config_lib.base_config()
+    config.task = "sparse_gan"
+    config.seed = args.seed
+    config.data.update(name=name, image_size=size, channels=channels, batch_size=64)
+    config.model = sparse_gan.model_config()
+    config.objective = sparse_gan.objective_config()
+    config.objective.loss = args.loss
+    if args.loss == "wgan_gp":
+        config.objective.disc_steps = 5
+    config.optim.update(name="adam", lr=2e-4, b1=0.5, b2=0.999)
+    config.optim_disc = optim.optim_config(name="adam", lr=2e-4, b1=0.5, b2=0.999)
+    config.frechet_digits = ml_collections.ConfigDict(dict(classifier=""))
+    config.fid = ml_collections.ConfigDict(dict(weights=""))
+    if args.dataset == "digits":
+        config.train.update(num_steps=3000, log_every=100, checkpoint_every=1000)
+        config.eval.update(evaluators=("frechet_digits", "code_sparsity"), splits=("train",), batch_size=250)
+    else:
+        config.data.update(fit="resize", random_flip=True)
+        config.model.update(g_width=64, d_width=64)
+        config.train.update(num_steps=100_000, log_every=500, eval_every=10_000, checkpoint_every=5000)
+        config.eval.update(evaluators=("fid", "code_sparsity"), splits=("train",), num_batches=40, batch_size=250)
+    if args.runlocal:
+        config = config_lib.apply_runlocal(config)
+        config.model.update(latent_dim=8, g_width=4, d_width=4)
+        config.eval.update(batch_size=8, num_batches=2)
+    config.model.sparsity = sparsity_specs(args.reg, num_stages(size), args.keep, args.l1)
+    if args.steps:
+        config.train.num_steps = args.steps
+    return config

@@ -1,0 +1,78 @@
+"""Offline Fréchet distance of generated images in the features of a small digits classifier.
+
+The classifier (:mod:`sparse_ae.models.digits_classifier`) is trained once by
+``python -m sparse_ae.tools.train_digits_classifier --out DIR`` and read from
+``config.frechet_digits.classifier`` = DIR. Per split, the real images (``batch["image"]``) and
+the task's ``"samples"`` (one per real example; ``"reconstruction"`` when there are none) are
+embedded; scalars: ``<split>/frechet_digits`` = Fréchet distance of the two Gaussian fits
+(:func:`sparse_ae.evaluators.fid.frechet_distance`), ``<split>/digits_score`` = the
+Inception-Score formula with the classifier's class probabilities (10 = every class equally
+often and each sample confidently classified).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from sparse_ae.evaluators import eval_outputs
+from sparse_ae.evaluators.fid import frechet_distance, gaussian_stats, inception_score
+from sparse_ae.models import digits_classifier
+
+
+def classifier_dir(config) -> str:
+    return config.get("frechet_digits", ml_collections.ConfigDict()).get("classifier", "")
+
+
+def validate_config(config) -> None:
+    folder = classifier_dir(config)
+    if not folder:
+        raise ValueError("evaluator 'frechet_digits' needs config.frechet_digits.classifier: a folder made by "
+                         "python -m sparse_ae.tools.train_digits_classifier --out DIR "
+                         f"--image_size={config.data.image_size}")
+    _, meta = digits_classifier.load(folder)
+    if meta["image_size"] != config.data.image_size:
+        raise ValueError(f"config.frechet_digits.classifier={folder!r} was trained on {meta['image_size']}px digits "
+                         f"but config.data.image_size={config.data.image_size}; train one with --image_size="
+                         f"{config.data.image_size}")
+
+
+@functools.lru_cache(maxsize=4)
+def embedder(folder: str):
+    """Jitted (images (B, S, S, C)) -> (features (B, d), class probabilities (B, 10))."""
+    graphdef, state = nnx.split(digits_classifier.load(folder)[0])
+
+    @jax.jit
+    def embed(images):
+        net = nnx.merge(graphdef, state)
+        features = net.features(images)
+        return features, jax.nn.softmax(net.logits(features), axis=-1)
+
+    return embed
+
+
+def frechet(embed, real: np.ndarray, fake: np.ndarray) -> float:
+    """Fréchet distance of two image sets (N, S, S, C) in the classifier's feature space."""
+    return frechet_distance(*gaussian_stats(np.asarray(embed(real)[0])), *gaussian_stats(np.asarray(embed(fake)[0])))
+
+
+def evaluate(task, state, datasets, config):
+    embed = embedder(classifier_dir(config))
+    scalars = {}
+    for split, make_iterator in datasets.items():
+        real, fake = [], []
+        for batch, outputs in eval_outputs(task, state, make_iterator):
+            key = "samples" if "samples" in outputs else "reconstruction"
+            if key not in outputs:
+                raise ValueError(f"evaluator 'frechet_digits' needs eval_step output 'samples' or 'reconstruction'; "
+                                 f"task {config.task!r} returned {sorted(outputs)}")
+            real.append(batch["image"])
+            fake.append(np.clip(outputs[key], 0.0, 1.0))
+        real_all, fake_all = np.concatenate(real), np.concatenate(fake)
+        scalars[f"{split}/frechet_digits"] = frechet(embed, real_all, fake_all)
+        scalars[f"{split}/digits_score"] = inception_score(np.asarray(embed(fake_all)[1]))[0]
+    return scalars, {}

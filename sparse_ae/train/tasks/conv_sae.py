@@ -1,0 +1,121 @@
+"""Task ``conv_sae``: the convolutional sparse autoencoder (:mod:`sparse_ae.models.conv_sae`).
+
+Training minimises mean((g(f(c(x))) − x)²) + the code's L1 penalty, where c is the corruption
+of ``config.objective``: "none" (plain autoencoding, for feature learning), "noise" (additive
+Gaussian noise of std ``noise_std`` on the [0, 1] scale: a denoising autoencoder) or "mask"
+(each pixel dropped to 0 with probability ``mask_rate``: inpainting). ``eval_step`` applies the
+same corruption with a fixed key and returns ``"reconstruction"`` (for "mask" the known pixels
+are kept and only the dropped ones filled in), ``"target"`` (the clean image), ``"corrupted"``,
+``"code"`` and ``"features"`` (= the code, for the linear probe).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from sparse_ae import optim
+from sparse_ae.models import sparsity
+from sparse_ae.models.conv_sae import ACTIVATIONS, ConvSAE
+from sparse_ae.train.state import TrainState, global_norms, split_module
+from sparse_ae.train.task import Task
+
+CORRUPTIONS = ("none", "noise", "mask")
+EVAL_KEY = 20_250_101
+
+
+def model_config() -> ml_collections.ConfigDict:
+    """``config.model``: widths (conv stages), code_dim, sparsity (one spec: 'l1:<λ>' | 'l0:<k>' |
+    'none'), code_activation ('relu' | 'linear')."""
+    return ml_collections.ConfigDict(dict(widths=(32, 64), code_dim=256, sparsity="l1:0.01", code_activation="relu"))
+
+
+def objective_config() -> ml_collections.ConfigDict:
+    """``config.objective``: corruption ('none' | 'noise' | 'mask'), noise_std, mask_rate."""
+    return ml_collections.ConfigDict(dict(corruption="none", noise_std=25.0 / 255.0, mask_rate=0.5))
+
+
+def validate_config(config) -> None:
+    for name, defaults in (("model", model_config()), ("objective", objective_config())):
+        if name not in config:
+            raise ValueError(f"config.{name} is missing for task 'conv_sae' (see conv_sae.{name}_config())")
+        missing, unknown = sorted(set(defaults) - set(config[name])), sorted(set(config[name]) - set(defaults))
+        if missing or unknown:
+            raise ValueError(f"config.{name}: missing fields {missing}, unknown fields {unknown}")
+    m, o = config.model, config.objective
+    if not m.widths or min(m.widths) < 1:
+        raise ValueError(f"config.model.widths={m.widths!r} must be a non-empty sequence of integers >= 1")
+    factor = 2 ** len(m.widths)
+    if config.data.image_size < factor or config.data.image_size % factor:
+        raise ValueError(f"config.data.image_size={config.data.image_size} must be a positive multiple of "
+                         f"2^len(config.model.widths) = {factor}")
+    if m.code_dim < 1:
+        raise ValueError(f"config.model.code_dim={m.code_dim} must be >= 1")
+    spec = sparsity.parse_spec(m.sparsity, "config.model.sparsity")
+    if spec.kind == "l0inf":
+        raise ValueError("config.model.sparsity: the code is a vector (one needle); use 'l0:<k>' rather than l0inf")
+    sparsity.kept_entries(spec, (1, m.code_dim), "code (config.model.sparsity)")
+    if m.code_activation not in ACTIVATIONS:
+        raise ValueError(f"config.model.code_activation={m.code_activation!r} is not one of {ACTIVATIONS}")
+    if o.corruption not in CORRUPTIONS:
+        raise ValueError(f"config.objective.corruption={o.corruption!r} is not one of {CORRUPTIONS}")
+    if o.noise_std < 0:
+        raise ValueError(f"config.objective.noise_std={o.noise_std} must be >= 0")
+    if not 0 <= o.mask_rate < 1:
+        raise ValueError(f"config.objective.mask_rate={o.mask_rate} must be in [0, 1)")
+
+
+def build_model(config, rngs: nnx.Rngs) -> ConvSAE:
+    m = config.model
+    return ConvSAE(config.data.image_size, config.data.channels, tuple(m.widths), m.code_dim, m.sparsity,
+                   m.code_activation, rngs=rngs)
+
+
+def corrupt(x: jax.Array, key: jax.Array, objective) -> tuple[jax.Array, jax.Array]:
+    """(corrupted x, keep mask (B, H, W, 1); all ones unless corruption == 'mask')."""
+    keep = jnp.ones(x.shape[:-1] + (1,), x.dtype)
+    if objective.corruption == "noise":
+        return x + objective.noise_std * jax.random.normal(key, x.shape, x.dtype), keep
+    if objective.corruption == "mask":
+        keep = jax.random.bernoulli(key, 1.0 - objective.mask_rate, keep.shape).astype(x.dtype)
+        return x * keep, keep
+    return x, keep
+
+
+def make_task(config) -> Task:
+    o = config.objective
+    graphdef, _, rest = split_module(build_model(config, nnx.Rngs(0)))
+    tx = optim.make_optimizer(config.optim, config.train.num_steps)
+
+    def model(params):
+        return nnx.merge(graphdef, params, rest)
+
+    def loss_fn(params, x, key):
+        corrupted, _ = corrupt(x, key, o)
+        x_hat, _, stats = model(params)(corrupted)
+        recon = jnp.mean(jnp.square(x_hat - x))
+        penalty = stats.penalty
+        psnr = jnp.mean(-10.0 * jnp.log10(jnp.mean(jnp.square(x_hat - x), axis=(1, 2, 3)) + 1e-12))
+        metrics = {"loss": recon + penalty, "loss/recon": recon, "loss/sparsity": penalty, "recon/psnr": psnr,
+                   **sparsity.log_metrics({"code": stats})}
+        return recon + penalty, metrics
+
+    def init(rng, batch):
+        del batch
+        _, params, _ = split_module(build_model(config, nnx.Rngs(params=rng)))
+        return TrainState.create(params, tx)
+
+    def train_step(state, batch, rng):
+        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch["image"], rng)
+        return state.apply_gradients(grads, tx), {**metrics, **global_norms(grads=grads)}
+
+    def eval_step(state, batch):
+        x = batch["image"]
+        corrupted, keep = corrupt(x, jax.random.key(EVAL_KEY), o)
+        x_hat, code, _ = model(state.params)(corrupted)
+        restored = keep * corrupted + (1.0 - keep) * x_hat if o.corruption == "mask" else x_hat
+        return {"reconstruction": restored, "target": x, "corrupted": corrupted, "code": code, "features": code}
+
+    return Task(init=init, train_step=train_step, eval_step=eval_step)

@@ -1,0 +1,177 @@
+"""Task ``sparse_gan``: a DCGAN whose generator carries per-layer sparsity (none / L1 / L0 / L0,∞ / ML).
+
+One train step (one jitted function) updates both players: ``objective.disc_steps``
+discriminator updates (fresh z each, the generator's output held fixed), then one generator
+update through the updated discriminator. The generator minimises its GAN loss plus the L1
+penalties of its l1 layers; its BatchNorm running statistics live in ``state.extra``.
+Each player has its own optimizer: ``config.optim`` (generator) and ``config.optim_disc``.
+
+``eval_step`` returns per example ``"samples"`` (B, S, S, C) drawn from a fixed latent per
+example (z_i from a key folded with a hash of the i-th real image, so evaluation samples are
+the same at every evaluation and across runs), the same array as ``"reconstruction"`` (the key
+the FID evaluator reads), and ``"code"``: the generator's last representation h_n, the sparse
+map the output dictionary is applied to.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+
+from sparse_ae import optim
+from sparse_ae.models import sparsity
+from sparse_ae.models.dcgan import DCGAN, batch_stats, generator_widths, num_stages
+from sparse_ae.objectives import gan
+from sparse_ae.train.state import TrainState, global_norms, split_module
+from sparse_ae.train.task import Task
+
+PLAYERS = ("generator", "discriminator")
+NUM_SAMPLE_IMAGES = 64
+
+
+def model_config() -> ml_collections.ConfigDict:
+    """``config.model``: latent_dim, g_width (channels of the last hidden layer), d_width (first
+    discriminator layer), sparsity (one spec per generator hidden layer h_1 … h_n)."""
+    return ml_collections.ConfigDict(dict(latent_dim=64, g_width=32, d_width=32, sparsity=("none", "none")))
+
+
+def objective_config() -> ml_collections.ConfigDict:
+    """``config.objective``: loss ('nonsaturating' | 'hinge' | 'wgan_gp'), gp_weight (λ of WGAN-GP),
+    disc_steps (discriminator updates per generator update)."""
+    return ml_collections.ConfigDict(dict(loss="nonsaturating", gp_weight=10.0, disc_steps=1))
+
+
+def layer_shapes(config) -> list[tuple[int, int, int]]:
+    """(H, W, C) of the generator's hidden layers h_1 … h_n."""
+    return [(4 * 2**i, 4 * 2**i, w) for i, w in enumerate(generator_widths(config.data.image_size,
+                                                                             config.model.g_width))]
+
+
+def validate_config(config) -> None:
+    for name, defaults in (("model", model_config()), ("objective", objective_config()),
+                           ("optim_disc", optim.optim_config())):
+        if name not in config:
+            raise ValueError(f"config.{name} is missing for task 'sparse_gan' (see sparse_gan.{name}_config())"
+                             if name != "optim_disc" else "config.optim_disc is missing: the discriminator's "
+                             "optimizer (sparse_ae.optim.optim_config())")
+        missing, unknown = sorted(set(defaults) - set(config[name])), sorted(set(config[name]) - set(defaults))
+        if missing or unknown:
+            raise ValueError(f"config.{name}: missing fields {missing}, unknown fields {unknown}")
+    m, o = config.model, config.objective
+    num_stages(config.data.image_size)
+    for key in ("latent_dim", "g_width", "d_width", ):
+        if m[key] < 1:
+            raise ValueError(f"config.model.{key}={m[key]} must be >= 1")
+    shapes = layer_shapes(config)
+    specs = sparsity.parse_specs(m.sparsity, len(shapes), "config.model.sparsity")
+    for i, (spec, shape) in enumerate(zip(specs, shapes)):
+        sparsity.kept_entries(spec, (1, *shape), f"g{i + 1} (config.model.sparsity[{i}])")
+    gan.check_loss(o.loss)
+    if o.gp_weight < 0:
+        raise ValueError(f"config.objective.gp_weight={o.gp_weight} must be >= 0")
+    if o.disc_steps < 1:
+        raise ValueError(f"config.objective.disc_steps={o.disc_steps} must be >= 1")
+    optim.validate_optim(config.optim_disc, "config.optim_disc")
+
+
+def build_model(config, rngs: nnx.Rngs) -> DCGAN:
+    m = config.model
+    return DCGAN(latent_dim=m.latent_dim, image_size=config.data.image_size, channels=config.data.channels,
+                 g_width=m.g_width, d_width=m.d_width, sparsity=tuple(m.sparsity), rngs=rngs)
+
+
+def eval_latents(images: jax.Array, latent_dim: int) -> jax.Array:
+    """(B, latent_dim) normals, each from a key folded with a hash of the example's image."""
+    flat = images.reshape(images.shape[0], -1)
+    weights = jnp.arange(1, flat.shape[1] + 1, dtype=jnp.float32) / flat.shape[1]
+    hashes = jax.lax.bitcast_convert_type(flat @ weights, jnp.int32)
+    base = jax.random.key(20_250_101)
+    return jax.vmap(lambda h: jax.random.normal(jax.random.fold_in(base, h), (latent_dim,)))(hashes)
+
+
+def make_task(config) -> Task:
+    m, o = config.model, config.objective
+    graphdef, _, _ = split_module(build_model(config, nnx.Rngs(0)))
+    txs = {"generator": optim.make_optimizer(config.optim, config.train.num_steps),
+           "discriminator": optim.make_optimizer(config.optim_disc, config.train.num_steps)}
+
+    def model(params, stats):
+        return nnx.merge(graphdef, params, stats)
+
+    def disc_objective(d_params, g_params, stats, real, fake, key):
+        net = model({"generator": g_params, "discriminator": d_params}, stats)
+        real_logits, fake_logits = net.discriminator(real), net.discriminator(fake)
+        loss = gan.discriminator_loss(real_logits, fake_logits, o.loss)
+        metrics = {"loss/d": loss, "d/real": jnp.mean(real_logits), "d/fake": jnp.mean(fake_logits)}
+        if o.loss == "wgan_gp":
+            penalty = gan.gradient_penalty(net.discriminator, real, fake, key)
+            loss = loss + o.gp_weight * penalty
+            metrics["loss/gp"] = penalty
+        return loss, metrics
+
+    def gen_objective(g_params, d_params, stats, z):
+        net = model({"generator": g_params, "discriminator": d_params}, stats)
+        fake, layer_stats = net.generator(z, train=True)
+        adversarial = gan.generator_loss(net.discriminator(fake), o.loss)
+        penalty = sparsity.total_penalty(layer_stats)
+        metrics = {"loss": adversarial + penalty, "loss/g": adversarial, "loss/sparsity": penalty,
+                   **sparsity.log_metrics(layer_stats)}
+        return adversarial + penalty, (metrics, batch_stats(net))
+
+    def update(params, opt_state, grads, player):
+        updates, new_opt = txs[player].update(grads, opt_state[player], params[player])
+        return ({**params, player: optax.apply_updates(params[player], updates)}, {**opt_state, player: new_opt})
+
+    def init(rng, batch):
+        del batch
+        net = build_model(config, nnx.Rngs(params=rng))
+        _, params, _ = split_module(net)
+        return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                          opt_state={p: txs[p].init(params[p]) for p in PLAYERS},
+                          extra={"batch_stats": batch_stats(net)})
+
+    def train_step(state, batch, rng):
+        real = batch["image"]
+        params, opt_state, stats = state.params, state.opt_state, state.extra["batch_stats"]
+        keys = jax.random.split(rng, 2 * o.disc_steps + 1)
+        metrics = {}
+        for i in range(o.disc_steps):
+            z = jax.random.normal(keys[2 * i], (real.shape[0], m.latent_dim))
+            fake, _ = model(params, stats).generator(z, train=True)
+            d_grads, metrics = jax.grad(disc_objective, has_aux=True)(
+                    params["discriminator"], params["generator"], stats, real, jax.lax.stop_gradient(fake),
+                    keys[2 * i + 1])
+            params, opt_state = update(params, opt_state, d_grads, "discriminator")
+        z = jax.random.normal(keys[-1], (real.shape[0], m.latent_dim))
+        g_grads, (g_metrics, new_stats) = jax.grad(gen_objective, has_aux=True)(
+                params["generator"], params["discriminator"], stats, z)
+        params, opt_state = update(params, opt_state, g_grads, "generator")
+        metrics = {**metrics, **g_metrics, **global_norms(grad_g=g_grads, grad_d=d_grads)}
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                                  extra={"batch_stats": new_stats})
+        return new_state, metrics
+
+    def sample(state, z):
+        net = model(state.params, state.extra["batch_stats"])
+        code, _ = net.generator.hidden(z, train=False)
+        return jax.nn.sigmoid(net.generator.out(code)), code
+
+    def eval_step(state, batch):
+        samples, code = sample(state, eval_latents(batch["image"], m.latent_dim))
+        return {"samples": samples, "reconstruction": samples, "code": code}
+
+    def images(state, batch):
+        del batch
+        z = jax.random.normal(jax.random.key(0), (NUM_SAMPLE_IMAGES, m.latent_dim))
+        return {"samples": sample(state, z)[0]}
+
+    return Task(init=init, train_step=train_step, eval_step=eval_step, images=images)
+
+
+def count_params(params) -> dict[str, int]:
+    return {p: sum(math.prod(x.shape) for x in jax.tree.leaves(params[p])) for p in PLAYERS}

@@ -1,0 +1,106 @@
+"""Convolutional sparse autoencoder: shapes, code sparsity, training, corruption, patch averaging, probe."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from sparse_ae.evaluators import linear_probe
+from sparse_ae.models.conv_sae import ConvSAE, patch_average
+from sparse_ae.train.tasks import conv_sae
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def sae_config(arg: str):
+    spec = importlib.util.spec_from_file_location("conv_sae_config", REPO / "configs" / "conv_sae.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def test_codes_per_sparsity_choice():
+    x = jax.random.uniform(jax.random.key(0), (3, 8, 8, 1))
+    for spec, activation in (("l0:5", "relu"), ("l1:0.1", "relu"), ("none", "linear")):
+        net = ConvSAE(8, 1, (4, 8), 16, spec, activation, rngs=nnx.Rngs(1))
+        x_hat, code, stats = net(x)
+        assert x_hat.shape == x.shape and code.shape == (3, 16)
+        assert bool(jnp.all((x_hat > 0) & (x_hat < 1)))
+        if spec == "l0:5":
+            assert np.all(np.count_nonzero(np.asarray(code), axis=1) <= 5)
+        if spec.startswith("l1"):
+            np.testing.assert_allclose(stats.penalty, 0.1 * np.mean(np.abs(np.asarray(code))), rtol=1e-5)
+        if activation == "linear":
+            assert np.any(np.asarray(code) < 0) and float(stats.penalty) == 0
+    with pytest.raises(ValueError, match="multiple of 2\\^len\\(widths\\) = 4"):
+        ConvSAE(10, 1, (4, 8), 16, "none", rngs=nnx.Rngs(0))
+
+
+def test_training_lowers_the_reconstruction_error():
+    config = sae_config("dataset=digits,code=topk,runlocal")
+    conv_sae.validate_config(config)
+    config.optim.lr = 3e-3
+    task = conv_sae.make_task(config)
+    batch = {"image": jax.random.uniform(jax.random.key(0), (8, 16, 16, 1)) ** 4}
+    state = task.init(jax.random.key(1), batch)
+    step = jax.jit(task.train_step)
+    first = None
+    for i in range(40):
+        state, metrics = step(state, batch, jax.random.key(i))
+        first = first if first is not None else float(metrics["loss/recon"])
+    assert float(metrics["loss/recon"]) < 0.7 * first
+    np.testing.assert_allclose(metrics["sparsity/code"], 4 / 16)
+
+
+def test_inpainting_keeps_the_known_pixels():
+    config = sae_config("dataset=natural_crops,corruption=mask,runlocal")
+    conv_sae.validate_config(config)
+    task = conv_sae.make_task(config)
+    x = jax.random.uniform(jax.random.key(0), (4, 16, 16, 1))
+    out = task.eval_step(task.init(jax.random.key(1), {"image": x}), {"image": x})
+    known = np.asarray(out["corrupted"]) != 0
+    assert 0.3 < known.mean() < 0.7
+    np.testing.assert_array_equal(np.asarray(out["reconstruction"])[known], np.asarray(x)[known])
+    assert not np.allclose(np.asarray(out["reconstruction"])[~known], 0)
+
+
+@pytest.mark.parametrize("update,match", [
+    ({"model.sparsity": "l0:17"}, "k=17 is larger than the 16 entries"),
+    ({"model.sparsity": "l0:0"}, "k=0 must be an integer >= 1"),
+    ({"model.sparsity": "l1:-0.5"}, r"λ \(weight\)=-0.5 must be a finite number >= 0"),
+    ({"model.sparsity": "l0inf:2"}, "use 'l0:<k>'"),
+    ({"objective.corruption": "blur"}, "is not one of"),
+    ({"objective.mask_rate": 1.0}, "must be in \\[0, 1\\)"),
+    ({"data.image_size": 18}, "multiple of 2\\^len\\(config.model.widths\\) = 4"),
+])
+def test_bad_configs_are_clear_errors(update, match):
+    config = sae_config("dataset=digits,runlocal")
+    for key, value in update.items():
+        section, field = key.split(".")
+        config[section][field] = value
+    with pytest.raises(ValueError, match=match):
+        conv_sae.validate_config(config)
+
+
+def test_patch_average_covers_every_pixel():
+    image = np.random.default_rng(0).random((21, 26, 1)).astype(np.float32)
+    np.testing.assert_allclose(patch_average(lambda p: p, image, 8, 5, batch=7), image, rtol=1e-6)
+    np.testing.assert_allclose(patch_average(lambda p: 2 * p + 1, image, 8, 3), 2 * image + 1, rtol=1e-6)
+
+
+def test_linear_probe_separates_separable_features():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    features = np.eye(3)[labels] * 3 + 0.1 * rng.normal(size=(300, 3))
+    probe = linear_probe.fit_probe(features[:200], labels[:200])
+    assert linear_probe.accuracy(probe, features[200:], labels[200:]) == 1.0
+    shuffled = linear_probe.accuracy(probe, features[200:], rng.permutation(labels[200:]))
+    assert shuffled < 0.7
+    with pytest.raises(ValueError, match="NaN"):
+        linear_probe.fit_probe(np.full((4, 2), np.nan), np.arange(4))

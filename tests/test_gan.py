@@ -1,0 +1,119 @@
+"""Sparse GAN: losses, one jitted step updates both players, sparsity per layer, eval samples, configs."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from sparse_ae import config as config_lib
+from sparse_ae.evaluators import frechet_digits
+from sparse_ae.models import digits_classifier
+from sparse_ae.objectives import gan
+from sparse_ae.train.tasks import sparse_gan
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def gan_config(arg: str):
+    spec = importlib.util.spec_from_file_location("sparse_gan_config", REPO / "configs" / "sparse_gan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def test_losses_at_known_points():
+    zero = jnp.zeros(4)
+    np.testing.assert_allclose(gan.discriminator_loss(zero, zero, "nonsaturating"), 2 * np.log(2), rtol=1e-6)
+    np.testing.assert_allclose(gan.generator_loss(zero, "nonsaturating"), np.log(2), rtol=1e-6)
+    np.testing.assert_allclose(gan.discriminator_loss(jnp.full(4, 2.0), jnp.full(4, -2.0), "hinge"), 0.0)
+    np.testing.assert_allclose(gan.discriminator_loss(jnp.zeros(4), jnp.zeros(4), "hinge"), 2.0)
+    np.testing.assert_allclose(gan.discriminator_loss(jnp.full(4, 3.0), jnp.full(4, 1.0), "wgan_gp"), -2.0)
+    np.testing.assert_allclose(gan.generator_loss(jnp.full(4, 1.5), "hinge"), -1.5)
+    # A linear critic D(x) = <w, x> has gradient w everywhere: penalty (‖w‖ − 1)².
+    w = jax.random.normal(jax.random.key(0), (5, 5, 1))
+    real, fake = jnp.ones((4, 5, 5, 1)), jnp.zeros((4, 5, 5, 1))
+    penalty = gan.gradient_penalty(lambda x: jnp.sum(x * w, axis=(1, 2, 3)), real, fake, jax.random.key(1))
+    np.testing.assert_allclose(penalty, (np.linalg.norm(w) - 1) ** 2, rtol=1e-5)
+    with pytest.raises(ValueError, match="config.objective.loss='wgan' is not one of"):
+        gan.generator_loss(zero, "wgan")
+
+
+def _changed(a, b, only: str = "") -> list[bool]:
+    """Per leaf (whose path contains ``only``): did it change?"""
+    pairs = zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b))
+    return [not np.array_equal(x, y) for (path, x), y in pairs if only in jax.tree_util.keystr(path)]
+
+
+@pytest.mark.parametrize("arg", ["reg=ml,runlocal", "reg=l1,loss=wgan_gp,runlocal"])
+def test_one_step_updates_both_players(arg):
+    config = gan_config(arg)
+    config.objective.disc_steps = min(config.objective.disc_steps, 2)
+    sparse_gan.validate_config(config)
+    task = sparse_gan.make_task(config)
+    batch = {"image": jax.random.uniform(jax.random.key(0), (8, 16, 16, 1))}
+    state = task.init(jax.random.key(1), batch)
+    new_state, metrics = jax.jit(task.train_step)(state, batch, jax.random.key(2))
+    for player in sparse_gan.PLAYERS:  # (the critic's output bias has no WGAN gradient: check kernels)
+        assert all(_changed(state.params[player], new_state.params[player], "kernel")), player
+    assert all(_changed(state.extra, new_state.extra))  # BatchNorm running statistics
+    assert int(new_state.step) == 1
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    if "l1" in arg:
+        assert float(metrics["loss/sparsity"]) > 0 and "loss/gp" in metrics
+    else:  # ml: l0inf at both hidden layers, 25% of 8 and of 4 channels per needle
+        np.testing.assert_allclose([metrics["sparsity/g1_needle_max"], metrics["sparsity/g2_needle_max"]],
+                                   [0.25, 0.25])
+
+
+def test_eval_samples_are_fixed_per_example():
+    config = gan_config("reg=l0,runlocal")
+    task = sparse_gan.make_task(config)
+    images = jax.random.uniform(jax.random.key(0), (4, 16, 16, 1))
+    state = task.init(jax.random.key(1), {"image": images})
+    out = task.eval_step(state, {"image": images})
+    again = task.eval_step(state, {"image": images[::-1]})
+    np.testing.assert_array_equal(out["samples"], again["samples"][::-1])
+    assert not np.allclose(out["samples"][0], out["samples"][1])
+    assert out["samples"].shape == (4, 16, 16, 1) and out["code"].shape == (4, 8, 8, 4)
+    # l0 keeps 25% of each example's 8·8·4 entries of the last hidden layer
+    assert np.all(np.count_nonzero(np.asarray(out["code"]).reshape(4, -1), axis=1) <= 64)
+
+
+@pytest.mark.parametrize("update,match", [
+    ({"model.sparsity": ("none", "l0inf:9")}, r"k=9 is larger than the 4 channels per needle"),
+    ({"model.sparsity": ("none",)}, "has 1 entries"),
+    ({"model.sparsity": ("l1:-1", "none")}, r"λ \(weight\)=-1.0 must be"),
+    ({"data.image_size": 24}, "must be 4 · 2\\^n"),
+    ({"objective.loss": "wgan"}, "is not one of"),
+    ({"optim_disc.lr": 0.0}, "config.optim_disc.lr=0.0 must be > 0"),
+])
+def test_bad_configs_are_clear_errors(update, match):
+    config = gan_config("runlocal")
+    for key, value in update.items():
+        section, field = key.split(".")
+        config[section][field] = value
+    with pytest.raises(ValueError, match=match):
+        sparse_gan.validate_config(config)
+
+
+def test_frechet_digits_with_a_saved_classifier(tmp_path):
+    model = digits_classifier.DigitsClassifier(8, feature_dim=6, rngs=nnx.Rngs(0))
+    digits_classifier.save(model, tmp_path, {"note": "untrained"})
+    embed = frechet_digits.embedder(str(tmp_path))
+    real = np.asarray(jax.random.uniform(jax.random.key(0), (200, 8, 8, 1)))
+    assert abs(frechet_digits.frechet(embed, real, real)) < 1e-6
+    assert frechet_digits.frechet(embed, real, np.clip(real + 0.5, 0, 1)) > 1e-3
+    config = config_lib.base_config()
+    config.data.image_size = 16
+    config.frechet_digits = {"classifier": str(tmp_path)}
+    with pytest.raises(ValueError, match="trained on 8px digits but config.data.image_size=16"):
+        frechet_digits.validate_config(config)
+    config.frechet_digits = {"classifier": ""}
+    with pytest.raises(ValueError, match="train_digits_classifier"):
+        frechet_digits.validate_config(config)
