@@ -1,0 +1,85 @@
+"""DCEA speed at the paper's Poisson configuration (169 filters 11×11, stride 7, T = 15) with
+shift averaging (49 shifted canvases): denoising one 256×256 image, and one batch-1 training step
+on a 128×128 crop (the task's jitted train_step: forward, backward, Adam), for DCEA-C and
+DCEA-UC, on the patch-GEMM fast path and the core's conv operators.
+
+    python -m benchmarks.dcea_perf [--quick] [--out=benchmarks/results/dcea_perf.json]
+
+FLOPs are the useful multiply-adds of the convolutions (``sparse_ae.models.dcea.conv_flops``:
+2T + 1 convs per canvas forward, training ≈ 3× forward); GFLOP/s is set against a large 3×3
+convolution (8×128×128×64 -> 64, XLA's conv) timed right before each row as the machine's ceiling.
+Reference (official PyTorch code, 2 CPU cores): ~2.4 s per training step, 4.2–4.5 s per image.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import jax
+
+from benchmarks import common
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CONFIG = "configs/dcea_poisson_denoise.py"
+
+
+def conv_ceiling(repeats: int) -> float:
+    """GFLOP/s of a large 3×3 'SAME' convolution."""
+    key = jax.random.key(0)
+    x = jax.random.normal(key, (8, 128, 128, 64))
+    w = jax.random.normal(key, (3, 3, 64, 64))
+    conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    return 2 * 8 * 128 * 128 * 64 * 64 * 9 / common.time_fn(conv, x, w, repeats=repeats) / 1e9
+
+
+def measure(variant: str, fast: bool, repeats: int) -> list[dict]:
+    from benchmarks.train_step import load_config  # pylint: disable=import-outside-toplevel
+    from flax import nnx  # pylint: disable=import-outside-toplevel
+
+    from sparse_ae.models import dcea as dcea_model  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train.tasks import dcea as dcea_task  # pylint: disable=import-outside-toplevel
+
+    config = load_config(f"{CONFIG}:{variant},shift_average=true")
+    config.model.fast = fast
+    config.data.batch_size = 1
+    task = dcea_task.make_task(config)
+    cfg = dcea_task.dcea_config(config.model, eval_mode=True)
+    params = dcea_model.count_params(dcea_model.DCEA(cfg, rngs=nnx.Rngs(0)))
+    rng = jax.random.key(0)
+    crop = {"image": jax.random.uniform(rng, (1, 128, 128, 1))}
+    state = jax.jit(task.init)(rng, crop)
+    image = {"image": jax.random.uniform(rng, (1, 256, 256, 1))}
+    denoise = jax.jit(task.eval_step)
+    step = jax.jit(task.train_step)
+    rows = []
+    for kind, fn, args, flops in (
+            ("denoise 256x256", denoise, (state, image), dcea_model.conv_flops(cfg, (256, 256))["forward"]),
+            ("train step 128x128", step, (state, crop, rng), dcea_model.conv_flops(cfg, (128, 128))["train_step"])):
+        ceiling = conv_ceiling(repeats=3)  # right before each row: the machine's load drifts
+        secs = common.time_fn(fn, *args, repeats=repeats)
+        rows.append({"model": f"DCEA-{'C' if variant == 'tied' else 'UC'}", "path": "patch-GEMM" if fast else "core conv",
+                     "what": kind, "params": params, "seconds": round(secs, 3), "GFLOP": round(flops / 1e9, 1),
+                     "GFLOP/s": round(flops / secs / 1e9, 1), "3x3 conv GFLOP/s": round(ceiling, 1),
+                     "% of 3x3 conv": round(100 * flops / secs / 1e9 / ceiling, 1),
+                     "unroll": "full (backend default)" if cfg.unroll is None else cfg.unroll})
+    return rows
+
+
+def main() -> None:
+    parser = common.base_parser(__doc__.split("\n\n")[0])
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 3
+    rows = []
+    for variant in ("tied", "untied"):
+        for fast in ((True,) if args.quick else (True, False)):
+            rows += measure(variant, fast, repeats)
+    columns = ["model", "path", "what", "params", "seconds", "GFLOP", "GFLOP/s", "3x3 conv GFLOP/s",
+               "% of 3x3 conv", "unroll"]
+    common.print_table(rows, columns)
+    common.write_json(args.out or REPO / "benchmarks" / "results" / "dcea_perf.json",
+                      {"machine": common.machine_info(), "quick": args.quick, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Train-step compile and step time on 1 vs 8 fake CPU devices, and input-pipeline headroom.
+
+    python -m benchmarks.train_step [--quick] [--out=benchmarks/results/train_step.json]
+
+For each config (quick: csc_ae; full: every ``configs/*.py``) and device count, a fresh
+process builds the run exactly as ``sparse_ae.main`` does and reports:
+- trace / lower / backend-compile seconds of the first ``train_step`` call;
+- steady step time (mean over the timed steps) with ``jax.transfer_guard("disallow")`` on
+  (an implicit host<->device transfer would raise) and the number of compilations after
+  the first step (must be 0: no recompilation);
+- input pipeline throughput (batches/s, ``benchmarks.input_pipeline.pipeline_throughput``)
+  and its ratio to the train step's consumption (steps/s): > 1 means the pipeline is not
+  the bottleneck.
+On fake CPU devices 8-way data parallelism is not faster (same 2 cores); the point is that
+the compiled program and the absence of host round-trips are the same.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DEVICE_COUNTS = (1, 8)
+WORKER_TIMEOUT_S = 300
+
+
+def load_config(spec: str):
+    """``configs/x.py[:arg]`` -> ConfigDict."""
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("bench_config", REPO / path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg or None)
+
+
+def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> dict:
+    """Runs in a worker process (device count fixed by XLA_FLAGS); returns the measurements.
+
+    Times up to ``steps`` steps, stopping early (after at least 2) once ``budget_s`` seconds
+    have passed, so that heavy configs stay affordable on a CPU.
+    """
+    import jax  # pylint: disable=import-outside-toplevel
+
+    from benchmarks.input_pipeline import pipeline_throughput  # pylint: disable=import-outside-toplevel
+    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train import loop, sharding  # pylint: disable=import-outside-toplevel
+
+    events: dict[str, list[float]] = {}
+    jax.monitoring.register_event_duration_secs_listener(
+            lambda name, secs, **_: events.setdefault(name, []).append(secs))
+    config = load_config(spec)
+    try:
+        config_lib.validate(config, num_devices=jax.device_count(), process_count=jax.process_count())
+    except ValueError as err:  # e.g. a batch that does not split over 8 devices
+        return {"config": spec, "devices": jax.device_count(), "note": f"skipped: {err}"[:100]}
+    dataset = loop.build_dataset(config, config.train.split, train=True, batch_size=config.data.batch_size)
+    run = loop.build_run(config, next(iter(dataset)))
+    iterator = iter(dataset)
+    with jax.set_mesh(run.mesh):
+        rng = jax.device_put(jax.random.key(config.seed), sharding.replicated(run.mesh))
+        state = run.init(rng, run.global_batch(next(iterator)))
+        batch = run.global_batch(next(iterator))
+        jax.block_until_ready((state, batch))
+        events.clear()
+        with jax.transfer_guard("disallow"):
+            start = time.perf_counter()
+            state, metrics, _ = run.train_step(state, batch, rng)
+            jax.block_until_ready((state, metrics))
+            first_call = time.perf_counter() - start
+            first = {k: sum(v) for k, v in events.items()}
+            events.clear()
+            in_flight = loop.InFlight()  # as many steps ahead as the training loop dispatches
+            start = time.perf_counter()
+            done = 0
+            while done < steps and (done < 2 or time.perf_counter() - start < budget_s):
+                state, metrics, _ = run.train_step(state, batch, rng)
+                in_flight.add(metrics)
+                done += 1
+            jax.block_until_ready((state, metrics))
+            step_s = (time.perf_counter() - start) / done
+        recompiles = len(events.get("/jax/core/compile/backend_compile_duration", []))
+    pipeline_batches_per_s = pipeline_throughput(config.data, config.data.batch_size, pipeline_batches) / \
+        config.data.batch_size
+    return {
+            "config": spec, "devices": jax.device_count(), "batch_size": config.data.batch_size,
+            "trace_s": first.get("/jax/core/compile/jaxpr_trace_duration", 0.0),
+            "lower_s": first.get("/jax/core/compile/jaxpr_to_mlir_module_duration", 0.0),
+            "compile_s": first.get("/jax/core/compile/backend_compile_duration", 0.0),
+            "first_call_s": first_call, "timed_steps": done, "step_ms": 1e3 * step_s, "steps_per_s": 1.0 / step_s,
+            "recompiles_after_first": recompiles, "transfer_guard": "disallow",
+            "pipeline_batches_per_s": pipeline_batches_per_s, "pipeline_over_step": pipeline_batches_per_s * step_s,
+            "note": "",
+    }
+
+
+def run_worker(spec: str, devices: int, steps: int, pipeline_batches: int, budget_s: float) -> dict:
+    """:func:`measure` in a fresh process with ``devices`` fake CPU devices (a failure is a row note)."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, "-m", "benchmarks.train_step", "--worker", spec, str(steps), str(pipeline_batches),
+           str(budget_s)]
+    try:
+        result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"config": spec, "devices": devices, "note": f"failed: over {WORKER_TIMEOUT_S} s"}
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["?"])[-1]
+        return {"config": spec, "devices": devices, "note": f"failed: {last}"[:100]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    from benchmarks import common  # pylint: disable=import-outside-toplevel
+
+    parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="*", default=None,
+                        help="config specs (default: configs/csc_ae.py; without --quick every configs/*.py)")
+    args = parser.parse_args()
+    specs = args.configs or (["configs/csc_ae.py"] if args.quick
+                             else [f"configs/{p.name}" for p in sorted((REPO / "configs").glob("*.py"))])
+    steps, pipeline_batches, budget_s = (10, 20, 10.0) if args.quick else (50, 100, 30.0)
+    rows = [run_worker(spec, devices, steps, pipeline_batches, budget_s)
+            for spec in specs for devices in DEVICE_COUNTS]
+    columns = ["config", "devices", "batch_size", "trace_s", "lower_s", "compile_s", "timed_steps", "step_ms",
+               "recompiles_after_first", "pipeline_batches_per_s", "pipeline_over_step", "note"]
+    common.print_table(rows, columns)
+    common.write_json(args.out or REPO / "benchmarks" / "results" / "train_step.json",
+                      {"machine": common.machine_info(), "quick": args.quick, "max_steps": steps,
+                       "budget_s": budget_s, "rows": rows})
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        spec_arg, steps_arg, batches_arg, budget_arg = sys.argv[2:6]
+        print(json.dumps(measure(spec_arg, int(steps_arg), int(batches_arg), float(budget_arg))))
+    else:
+        main()
