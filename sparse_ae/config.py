@@ -60,7 +60,13 @@ def base_config() -> ml_collections.ConfigDict:
             batch_size=0,           # global eval batch; 0 = data.batch_size
             num_images=16,          # examples shown in image grids
     ))
-    config.mesh = ml_collections.ConfigDict(dict(data=-1, model=1, axis_type="auto"))
+    config.mesh = ml_collections.ConfigDict(dict(
+            data=-1,                # devices on the batch axis; -1 = all not used by model
+            model=1,
+            axis_type="auto",       # "auto" | "explicit" (sharding in types)
+            fsdp_axes="",           # shard state leaves over these axes, e.g. "model" or "data,model"
+            fsdp_min_size=2**16,    # ... when they hold at least this many elements
+    ))
     return config
 
 
@@ -191,6 +197,8 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = Non
     if config.mesh.axis_type not in sharding.AXIS_TYPES:
         raise ValueError(f"config.mesh.axis_type={config.mesh.axis_type!r} is not one of "
                          f"{tuple(sharding.AXIS_TYPES)}")
+    sharding.parse_axes(config.mesh.fsdp_axes)
+    _check_positive(config.mesh, "config.mesh", ("fsdp_min_size",), 0)
     if num_devices is not None:
         data_size, _ = sharding.mesh_shape(config.mesh, num_devices)
         eval_batch = config.eval.batch_size or config.data.batch_size

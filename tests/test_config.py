@@ -57,6 +57,8 @@ def _set(config, key, value):
         ("train.num_steps", 0, ValueError, r"config.train.num_steps=0 must be >= 1"),
         ("eval.splits", (), ValueError, r"config.eval.splits"),
         ("mesh.axis_type", "manual", ValueError, r"config.mesh.axis_type='manual'"),
+        ("mesh.fsdp_axes", "data,batch", ValueError, r"config.mesh.fsdp_axes='data,batch'"),
+        ("mesh.fsdp_min_size", -1, ValueError, r"config.mesh.fsdp_min_size=-1 must be >= 0"),
         ("model.kernel_size", 0, ValueError, r"config.model.kernel_size=0"),
         ("model.boundary", "reflect", ValueError, r"config.model.boundary='reflect'"),
 ])

@@ -101,7 +101,8 @@ def build_run(config, example_batch: dict[str, np.ndarray]) -> Run:
     example = data_lib.to_global_batch(_strip(example_batch), batch_sh)
     rng = jax.random.key(config.seed)
     abstract = jax.eval_shape(task.init, rng, example)
-    state_sh = sharding.state_shardings(task, abstract, mesh)
+    state_sh = sharding.state_shardings(task, abstract, mesh, config.mesh)
+    logging.info("state: %d of %d leaves sharded", *sharding.sharded_fraction(state_sh))
     init = jax.jit(task.init, in_shardings=(repl, batch_sh), out_shardings=state_sh)
     train_step = jax.jit(_train_step_fn(task), in_shardings=(state_sh, batch_sh, repl),
                          out_shardings=(state_sh, repl, repl), donate_argnums=0)
