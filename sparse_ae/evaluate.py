@@ -59,28 +59,41 @@ def format_table(scalars: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def run_evaluation(config, workdir: str, splits: list[str] | None, step: int | None) -> dict[str, float]:
-    """Restores ``workdir``'s checkpoint and runs the evaluators; writes metrics.json."""
+def restore_run(config, workdir: str, step: int | None = None):
+    """``(run, state, step)``: the run built for ``config`` (validated first) and the state of
+    ``workdir``'s newest good checkpoint, or of ``step``."""
     import jax  # pylint: disable=import-outside-toplevel  # after distributed init
 
     from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train import checkpointing, loop, writers  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train import checkpointing, loop  # pylint: disable=import-outside-toplevel
 
     config_lib.validate(config, num_devices=jax.device_count(), process_count=jax.process_count())
     train_data = loop.build_dataset(config, config.train.split, train=True, batch_size=config.data.batch_size)
     run = loop.build_run(config, next(iter(train_data)))
     checkpointer = checkpointing.Checkpointer(workdir, config.train.keep_checkpoints)
-    writer = writers.create_writer(workdir)
     try:
         with jax.set_mesh(run.mesh):
             restored = checkpointer.restore(run.abstract_state, step=step)
-            if restored is None:
-                raise ValueError(f"--workdir={workdir!r} has no checkpoint to evaluate")
-            state, restored_step = restored
+    finally:
+        checkpointer.close()
+    if restored is None:
+        raise ValueError(f"--workdir={workdir!r} has no checkpoint to evaluate")
+    return run, *restored
+
+
+def run_evaluation(config, workdir: str, splits: list[str] | None, step: int | None) -> dict[str, float]:
+    """Restores ``workdir``'s checkpoint and runs the evaluators; writes metrics.json."""
+    import jax  # pylint: disable=import-outside-toplevel  # after distributed init
+
+    from sparse_ae.train import loop, writers  # pylint: disable=import-outside-toplevel
+
+    run, state, restored_step = restore_run(config, workdir, step)
+    writer = writers.create_writer(workdir)
+    try:
+        with jax.set_mesh(run.mesh):
             datasets = loop.eval_datasets(run, splits or config.eval.splits)
             return loop.evaluate(run, state, datasets, workdir, restored_step, writer)
     finally:
-        checkpointer.close()
         writer.close()
 
 

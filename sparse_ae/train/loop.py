@@ -76,10 +76,18 @@ def build_dataset(config, split: str, *, train: bool, batch_size: int):
                           shard_count=jax.process_count(), per_process_batch=_per_process(batch_size))
 
 
-def _train_step_fn(task: Task) -> Callable:
-    """Wraps ``task.train_step``: folds the key with the step, adds generic checks and norms."""
+def _train_step_fn(task: Task, gather_params: jax.sharding.Sharding | None = None) -> Callable:
+    """Wraps ``task.train_step``: folds the key with the step, adds generic checks and norms.
+
+    ``gather_params``: with sharded (FSDP) state, the parameters are constrained to this
+    sharding (replicated) for the step's computation, so the compiler all-gathers them once
+    instead of propagating the parameter split into the activations; the new state leaves the
+    step sharded again through the jit's out_shardings.
+    """
 
     def step(state, batch, rng):
+        if gather_params is not None:
+            state = state.replace(params=jax.lax.with_sharding_constraint(state.params, gather_params))
         new_state, metrics = task.train_step(state, batch, jax.random.fold_in(rng, state.step))
         if hasattr(new_state, "params") and "norm/params" not in metrics:
             metrics = {**metrics, **global_norms(params=new_state.params)}
@@ -104,7 +112,8 @@ def build_run(config, example_batch: dict[str, np.ndarray]) -> Run:
     state_sh = sharding.state_shardings(task, abstract, mesh, config.mesh)
     logging.info("state: %d of %d leaves sharded", *sharding.sharded_fraction(state_sh))
     init = jax.jit(task.init, in_shardings=(repl, batch_sh), out_shardings=state_sh)
-    train_step = jax.jit(_train_step_fn(task), in_shardings=(state_sh, batch_sh, repl),
+    gather = repl if sharding.parse_axes(config.mesh.fsdp_axes) and hasattr(abstract, "params") else None
+    train_step = jax.jit(_train_step_fn(task, gather), in_shardings=(state_sh, batch_sh, repl),
                          out_shardings=(state_sh, repl, repl), donate_argnums=0)
     eval_step = jax.jit(task.eval_step, in_shardings=(state_sh, batch_sh), out_shardings=batch_sh)
     images = None if task.images is None else jax.jit(task.images, in_shardings=(state_sh, batch_sh),
