@@ -1,0 +1,67 @@
+"""Every benchmark at its quick size: ``python -m benchmarks [--out DIR] [--only a,b] [--full]``.
+
+Each benchmark runs in its own process as ``python -m benchmarks.<name> --quick --out DIR``
+(without ``--quick`` under ``--full``), prints its own tables and writes ``DIR/<name>.json``;
+a failing one is reported and the rest still run. The closing summary is one table per area.
+Default DIR: ``benchmarks/results/quick`` (``benchmarks/results`` under ``--full``, where the
+committed full-size results live). The exit status is 1 if any benchmark failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import subprocess
+import sys
+import time
+
+from benchmarks import common
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+# area -> benchmarks, in the order they run (sc_vae_segmentation reads sc_vae_compare's models).
+AREAS = {
+        "sparse-coding core": ("unroll", "conv_gflops", "vs_sporco", "lista"),
+        "training framework": ("input_pipeline", "train_step", "memory"),
+        "DCEA": ("dcea_ecdl", "dcea_perf", "dcea_denoise"),
+        "SC-VAE": ("sc_vae_perf", "sc_vae_compare", "sc_vae_ablation", "sc_vae_segmentation"),
+        "sparse generators": ("sparse_gan",),
+}
+
+
+def run_one(name: str, out: pathlib.Path, quick: bool) -> dict:
+    """Runs ``benchmarks.<name>``, streaming its output; returns a summary row."""
+    cmd = [sys.executable, "-m", f"benchmarks.{name}", "--out", str(out), *(["--quick"] if quick else [])]
+    print(f"\n=== {' '.join(cmd[1:])}", flush=True)
+    start = time.perf_counter()
+    code = subprocess.run(cmd, cwd=REPO, check=False).returncode
+    json_path = out / f"{name}.json"
+    return {"benchmark": name, "status": "ok" if code == 0 else f"failed (exit {code})",
+            "minutes": (time.perf_counter() - start) / 60,
+            "json": str(json_path) if code == 0 and json_path.exists() else ""}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=pathlib.Path, default=None, help="results folder")
+    parser.add_argument("--only", default="", help="comma list of benchmark names (default: all)")
+    parser.add_argument("--full", action="store_true", help="full sizes (hours on a 2-core CPU)")
+    args = parser.parse_args()
+    known = [name for names in AREAS.values() for name in names]
+    only = [n for n in args.only.split(",") if n]
+    unknown = sorted(set(only) - set(known))
+    if unknown:
+        parser.error(f"--only: unknown benchmark(s) {unknown}; known: {known}")
+    out = (args.out or REPO / "benchmarks" / "results" / ("" if args.full else "quick")).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {area: [run_one(n, out, not args.full) for n in names if not only or n in only]
+               for area, names in AREAS.items()}
+    for area, rows in summary.items():
+        if rows:
+            common.print_table(area, rows)
+    if any(row["status"] != "ok" for rows in summary.values() for row in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
