@@ -13,10 +13,10 @@ bottleneck.
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import time
 
+from sparse_ae import config as config_lib
 from sparse_ae import data
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -51,11 +51,8 @@ def _config_cases() -> list[tuple[str, object, int]]:
     that fails to load gives (label, the error, 0)."""
     cases = []
     for path in sorted((REPO / "configs").glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"bench_config_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
         try:
-            spec.loader.exec_module(module)
-            config = module.get_config(None)
+            config = config_lib.load_config_file(path)
         except Exception as err:  # pylint: disable=broad-except  # reported as a skipped row
             cases.append((f"configs/{path.name}", err, 0))
             continue

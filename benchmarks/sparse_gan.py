@@ -23,18 +23,14 @@ import time
 import numpy as np
 
 from benchmarks.common import base_parser, print_table, write_json
+from sparse_ae.config import load_config_file
 
 REGS = ("none", "l1", "l0", "l0inf", "ml")
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_config(arg: str):
-    import importlib.util  # pylint: disable=import-outside-toplevel
-
-    spec = importlib.util.spec_from_file_location("sparse_gan_config", REPO / "configs" / "sparse_gan.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return load_config_file(f"configs/sparse_gan.py:{arg}", root=REPO)
 
 
 def real_reference(classifier: str, image_size: int) -> float:

@@ -17,7 +17,6 @@ the compiled program and the absence of host round-trips are the same.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -31,12 +30,10 @@ WORKER_TIMEOUT_S = 300
 
 
 def load_config(spec: str):
-    """``configs/x.py[:arg]`` -> ConfigDict."""
-    path, _, arg = spec.partition(":")
-    module_spec = importlib.util.spec_from_file_location("bench_config", REPO / path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(arg or None)
+    """``configs/x.py[:arg]`` of this repository -> ConfigDict."""
+    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
+
+    return config_lib.load_config_file(spec, root=REPO)
 
 
 def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> dict:

@@ -25,6 +25,9 @@ by the task module's ``validate_config``.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import pathlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +37,19 @@ from sparse_ae import data as data_lib
 from sparse_ae import optim as optim_lib
 
 CLOSED_SECTIONS = ("optim", "train", "eval", "mesh")
+
+
+def load_config_file(spec: str | os.PathLike, root: str | os.PathLike | None = None) -> ml_collections.ConfigDict:
+    """``get_config(arg)`` of the config file in ``spec`` = ``"path/to/x.py[:arg]"`` (as ``--config``
+    takes it); a relative path is read from ``root`` (default: the working directory)."""
+    path_text, _, arg = os.fspath(spec).partition(":")
+    path = pathlib.Path(root or ".") / path_text
+    if not path.is_file():
+        raise ValueError(f"config file {os.fspath(path)!r} does not exist")
+    module_spec = importlib.util.spec_from_file_location(f"sparse_ae_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg or None)
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -40,14 +40,16 @@ def run_python_fixture():
     return run_python
 
 
+def load_config(spec: str):
+    """``configs/x.py[:arg]`` of this repository as a ConfigDict."""
+    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
+
+    return config_lib.load_config_file(spec, root=REPO)
+
+
 def tiny_config(arg: str = "runlocal", **overrides):
     """``configs/csc_ae.py:<arg>`` with dotted-key overrides, e.g. ``**{"train.num_steps": 4}``."""
-    import importlib.util  # pylint: disable=import-outside-toplevel
-
-    spec = importlib.util.spec_from_file_location("csc_ae_config", REPO / "configs" / "csc_ae.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(arg)
+    config = load_config(f"configs/csc_ae.py:{arg}")
     for key, value in overrides.items():
         *parents, leaf = key.split(".")
         node = config

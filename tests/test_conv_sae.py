@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
+from conftest import load_config
 from sparse_ae.evaluators import linear_probe
 from sparse_ae.models.conv_sae import ConvSAE, patch_average
 from sparse_ae.train.tasks import conv_sae
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 def sae_config(arg: str):
-    spec = importlib.util.spec_from_file_location("conv_sae_config", REPO / "configs" / "conv_sae.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return load_config(f"configs/conv_sae.py:{arg}")
 
 
 def test_codes_per_sparsity_choice():

@@ -1,26 +1,20 @@
 """The ``ctrl`` task: config validation (bad input), the players' update directions, and the
 runlocal end-to-end run of the main entry point."""
 
-import importlib.util
 import json
-import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import load_config
 from sparse_ae import data as data_lib
 from sparse_ae.train.tasks import ctrl
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
-
-def load_config(name="ctrl_csc.py", arg="runlocal"):
-    spec = importlib.util.spec_from_file_location(f"cfg_{name}", REPO / "configs" / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+def ctrl_config(name="ctrl_csc.py", arg="runlocal"):
+    return load_config(f"configs/{name}:{arg}")
 
 
 def first_batch(config):
@@ -29,24 +23,24 @@ def first_batch(config):
 
 
 def test_validate_config_bad_input():
-    config = load_config(arg="runlocal,dataset=natural_crops")
+    config = ctrl_config(arg="runlocal,dataset=natural_crops")
     ctrl.validate_config(config)                       # unlabeled data, sample-wise form: fine
     config.objective.form = "multiclass"
     with pytest.raises(ValueError, match="has no labels.*binary' or 'samplewise"):
         ctrl.validate_config(config)
-    config = load_config()
+    config = ctrl_config()
     config.model.feature_dim = config.data.batch_size + 1
     with pytest.raises(ValueError, match="feature_dim=.*larger than config.data.batch_size"):
         ctrl.validate_config(config)
-    config = load_config()
+    config = ctrl_config()
     config.model.lam = (0.1,)
     with pytest.raises(ValueError, match="config.model.lam"):
         ctrl.validate_config(config)
-    config = load_config()
+    config = ctrl_config()
     config.objective.eps_sq = 0.0
     with pytest.raises(ValueError, match="eps_sq"):
         ctrl.validate_config(config)
-    config = load_config()
+    config = ctrl_config()
     config.data.image_size = 10
     with pytest.raises(ValueError, match="multiple of the product of config.model.strides"):
         ctrl.validate_config(config)
@@ -55,7 +49,7 @@ def test_validate_config_bad_input():
 @pytest.mark.parametrize("arch", ["csc", "conv"])
 def test_players_move_the_game_value_in_opposite_directions(arch):
     """First Adam step (lr small): the encoder's update raises T, the decoder's lowers it."""
-    config = load_config("ctrl_csc.py" if arch == "csc" else "ctrl_conv.py")
+    config = ctrl_config("ctrl_csc.py" if arch == "csc" else "ctrl_conv.py")
     config.optim.update(lr=1e-4, schedule="constant")
     task = ctrl.make_task(config)
     batch = first_batch(config)
@@ -85,7 +79,7 @@ def game_value(task, config, state, params, batch):
 
 
 def test_nonfinite_features_are_reported_by_name():
-    config = load_config()
+    config = ctrl_config()
     task = ctrl.make_task(config)
     batch = first_batch(config)
     state = jax.jit(task.init)(jax.random.key(0), batch)

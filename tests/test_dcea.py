@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -12,22 +10,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from conftest import load_config
 from sparse_ae.data import binomial_spikes
 from sparse_ae.evaluators import dictionary_recovery, poisson_denoising
 from sparse_ae.models import dcea
 from sparse_ae.sparse_coding import families, operators, prox, solvers
 from sparse_ae.train.tasks import dcea as dcea_task
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def load_config(spec: str):
-    """``configs/x.py[:arg]`` -> ConfigDict."""
-    path, _, arg = spec.partition(":")
-    module_spec = importlib.util.spec_from_file_location("dcea_test_config", REPO / path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(arg or None)
 
 CONV_CASES = [  # (signal shape (B, H, W, C), kernel (kh, kw, M, C), stride)
     ((2, 21, 28, 1), (11, 11, 5, 1), 7),    # the paper's shape: k > s, one channel

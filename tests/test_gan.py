@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
+from conftest import load_config
 from sparse_ae import config as config_lib
 from sparse_ae.evaluators import frechet_digits
 from sparse_ae.models import digits_classifier
 from sparse_ae.objectives import gan
 from sparse_ae.train.tasks import sparse_gan
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 def gan_config(arg: str):
-    spec = importlib.util.spec_from_file_location("sparse_gan_config", REPO / "configs" / "sparse_gan.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return load_config(f"configs/sparse_gan.py:{arg}")
 
 
 def test_losses_at_known_points():

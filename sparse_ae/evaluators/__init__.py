@@ -62,6 +62,25 @@ def eval_outputs(task, state, make_iterator: Callable[[], Iterator[dict[str, Any
         yield host_batch, host_outputs
 
 
+def labelled_features(task, state, datasets: Datasets, evaluator: str, fit_split: str
+                      ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{split: (features (n, ...), labels (n,))}`` from ``eval_step``'s ``"features"``, for an
+    evaluator that fits on ``fit_split`` (which must be among the splits) and scores every split."""
+    if fit_split not in datasets:
+        raise ValueError(f"evaluator {evaluator!r} needs split {fit_split!r} in config.eval.splits")
+    data = {}
+    for split, make_iterator in datasets.items():
+        feats, labels = [], []
+        for batch, outputs in eval_outputs(task, state, make_iterator):
+            if "features" not in outputs or "label" not in batch:
+                raise ValueError(f"evaluator {evaluator!r} needs eval_step output 'features' and labelled data; "
+                                 f"split {split!r} gave outputs {sorted(outputs)} and batch keys {sorted(batch)}")
+            feats.append(outputs["features"])
+            labels.append(batch["label"])
+        data[split] = np.concatenate(feats), np.concatenate(labels)
+    return data
+
+
 def evaluate_all(task, state, datasets: Datasets, config) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Every evaluator in ``config.eval.evaluators`` plus ``task.images``; merged results."""
     scalars: dict[str, float] = {}

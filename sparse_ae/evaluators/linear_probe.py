@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparse_ae.evaluators import eval_outputs
+from sparse_ae.evaluators import labelled_features
 
 FIT_SPLIT = "train"
 PROBE_C = 1.0
@@ -39,21 +39,8 @@ def validate_config(config) -> None:
                          f"(now {tuple(config.eval.splits)})")
 
 
-def _features(task, state, make_iterator, split: str) -> tuple[np.ndarray, np.ndarray]:
-    feats, labels = [], []
-    for batch, outputs in eval_outputs(task, state, make_iterator):
-        if "features" not in outputs or "label" not in batch:
-            raise ValueError(f"evaluator 'linear_probe' needs eval_step output 'features' and labelled data; split "
-                             f"{split!r} gave outputs {sorted(outputs)} and batch keys {sorted(batch)}")
-        feats.append(outputs["features"])
-        labels.append(batch["label"])
-    return np.concatenate(feats), np.concatenate(labels)
-
-
 def evaluate(task, state, datasets, config):
     del config
-    data = {split: _features(task, state, make, split) for split, make in datasets.items()}
-    if FIT_SPLIT not in data:
-        raise ValueError(f"evaluator 'linear_probe' needs split {FIT_SPLIT!r} in config.eval.splits")
+    data = labelled_features(task, state, datasets, "linear_probe", FIT_SPLIT)
     probe = fit_probe(*data[FIT_SPLIT])
     return {f"{split}/linear_probe_acc": accuracy(probe, *data[split]) for split in data}, {}
