@@ -12,7 +12,7 @@ divide by the norm: the feature lies on the unit sphere.
 Decoder g: a linear map from √d · feature to the top code shape, then for ℓ = L..1 a synthesis
 u = D'_ℓ ∗ ẑ_ℓ (transposed convolution with unit-norm atoms); between stages the next code is the
 sparse code of u under the identity dictionary, ẑ_{ℓ−1} = argmin ½‖ẑ − u‖² + λ'_ℓ‖ẑ‖₁ (= a soft
-threshold, non-negative with ``nonneg``); the top code is thresholded the same way. Output
+threshold, non-negative with ``decoder_nonneg``); the top code is thresholded the same way. Output
 x̂ = D'_1 ∗ ẑ_1 (plus ``output``: 'none' | 'sigmoid' | 'clip'). D'_ℓ are the decoder's own
 parameters, or with ``tied`` the encoder's atoms under ``stop_gradient`` (the decoder player
 cannot move the encoder's dictionaries).
@@ -182,14 +182,14 @@ class CSCCTRL(nnx.Module):
     def __init__(self, image_shape: Sequence[int], *, channels: Sequence[int], kernel_sizes: Sequence[int],
                  strides: Sequence[int], feature_dim: int, lam: Sequence[float], decoder_lam: Sequence[float],
                  learn_lam: bool, num_iters: int, nonneg: bool, boundary: str, lipschitz_margin: float,
-                 tied: bool, output: str, unroll: int | None, rngs: nnx.Rngs):
+                 tied: bool, output: str, unroll: int | None, rngs: nnx.Rngs, decoder_nonneg: bool = True):
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r} is not one of {OUTPUTS}")
         geometry = dict(channels=channels, kernel_sizes=kernel_sizes, strides=strides, feature_dim=feature_dim)
         self.encoder = CSCEncoder(image_shape, **geometry, lam=lam, learn_lam=learn_lam, num_iters=num_iters,
                                   nonneg=nonneg, boundary=boundary, lipschitz_margin=lipschitz_margin,
                                   unroll=unroll, rngs=rngs)
-        self.decoder = CSCDecoder(image_shape, **geometry, lam=decoder_lam, learn_lam=learn_lam, nonneg=nonneg,
+        self.decoder = CSCDecoder(image_shape, **geometry, lam=decoder_lam, learn_lam=learn_lam, nonneg=decoder_nonneg,
                                   boundary=boundary, tied=tied, output=output, rngs=rngs)
 
     def init_state(self, rng: jax.Array, num_iters: int) -> dict:

@@ -54,7 +54,8 @@ def model_config(architecture: str = "csc") -> ml_collections.ConfigDict:
     output ('none' | 'sigmoid' | 'clip': decoder nonlinearity; eval reconstructions are clipped
     to [0, 1] either way).
     CSC only: num_iters (T FISTA steps per stage), lam (λ_ℓ init per stage), decoder_lam
-    (λ'_ℓ init of the decoder's between-stage thresholds), learn_lam, nonneg (z ≥ 0), boundary
+    (λ'_ℓ init of the decoder's between-stage thresholds), learn_lam, nonneg (encoder codes z ≥ 0),
+    decoder_nonneg (the decoder's between-stage codes ≥ 0), boundary
     ('zero' | 'circular'), tied (decoder reuses the encoder atoms), lipschitz_margin (step
     1/(margin·L)), power_iters (per train step, warm-started), power_iters_init, unroll
     (FISTA scan unroll; 0 = backend default).
@@ -65,8 +66,8 @@ def model_config(architecture: str = "csc") -> ml_collections.ConfigDict:
             output="none"))
     if architecture == "csc":
         config.update(num_iters=5, lam=(0.1, 0.1), decoder_lam=(0.02, 0.02), learn_lam=True, nonneg=True,
-                      boundary="zero", tied=False, lipschitz_margin=1.05, power_iters=1, power_iters_init=50,
-                      unroll=0)
+                      decoder_nonneg=True, boundary="zero", tied=False, lipschitz_margin=1.05, power_iters=1,
+                      power_iters_init=50, unroll=0)
     else:
         config.update(norm="group")
     return config
@@ -180,7 +181,8 @@ def build_model(config, rngs: nnx.Rngs) -> CSCCTRL | ConvCTRL:
     if m.architecture == "conv":
         return ConvCTRL(image_shape, **geometry, norm=m.norm, rngs=rngs)
     return CSCCTRL(image_shape, **geometry, lam=tuple(m.lam), decoder_lam=tuple(m.decoder_lam),
-                   learn_lam=m.learn_lam, num_iters=m.num_iters, nonneg=m.nonneg, boundary=m.boundary,
+                   learn_lam=m.learn_lam, num_iters=m.num_iters, nonneg=m.nonneg,
+                   decoder_nonneg=m.decoder_nonneg, boundary=m.boundary,
                    lipschitz_margin=m.lipschitz_margin, tied=m.tied, unroll=m.unroll or None, rngs=rngs)
 
 

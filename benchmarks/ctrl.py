@@ -1,0 +1,194 @@
+"""CSC-CTRL vs conv CTRL at the same data and budget, generalisation to Set12, and the step-time split.
+
+    python -m benchmarks.ctrl [--quick] [--seeds=3] [--steps=0] [--parts=digits,set12,speed] [--out DIR]
+
+- ``digits``: ``configs/ctrl_csc.py`` and ``configs/ctrl_conv.py`` at their defaults (16×16 digits,
+  labels, batch 256, 1000 steps; ``--steps`` overrides), one run per seed: test PSNR / SSIM,
+  nearest-subspace accuracy, trained parameters, wall-clock minutes; mean ± std over seeds.
+- ``set12``: both trained unlabeled (``:dataset=natural_crops``, sample-wise form, 32×32 crops of
+  the offline photographs), then asked to reconstruct the centred 32×32 crop of each Set12 image,
+  which neither saw: PSNR / SSIM.
+- ``speed``: the default configs' jitted train step, and the CSC-CTRL step split into its parts,
+  each timed alone as forward + backward: the encoder (both passes, X and X̂), the decoder, and
+  the rate-reduction terms at d = 128.
+``--quick``: 1 seed, 100 steps per digits run and 10 per natural-crops run (a natural-crops step,
+32×32 with three stages at batch 256, is about 10× a digits step on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks import common
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+ARCHS = {"CSC-CTRL": "configs/ctrl_csc.py", "conv CTRL": "configs/ctrl_conv.py"}
+PARTS = ("digits", "set12", "speed")
+
+
+def load(spec: str):
+    from sparse_ae.config import load_config_file  # pylint: disable=import-outside-toplevel
+
+    return load_config_file(spec, root=REPO)
+
+
+def train(spec: str, steps: int, workdir: pathlib.Path):
+    """Trains ``spec`` (``steps`` > 0 overrides train.num_steps); returns (config, metrics, minutes)."""
+    from sparse_ae.train import loop  # pylint: disable=import-outside-toplevel
+
+    config = load(spec)
+    if steps:
+        config.train.num_steps = steps
+    config.train.update(checkpoint_every=0, log_every=max(config.train.num_steps // 5, 1))
+    start = time.perf_counter()
+    loop.train_and_evaluate(config, workdir)
+    minutes = (time.perf_counter() - start) / 60
+    return config, json.loads((workdir / "metrics.json").read_text()), minutes
+
+
+def param_count(config) -> int:
+    from flax import nnx  # pylint: disable=import-outside-toplevel
+
+    from sparse_ae.train.state import split_module  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train.tasks import ctrl  # pylint: disable=import-outside-toplevel
+
+    _, params, _ = split_module(ctrl.build_model(config, nnx.Rngs(0)))
+    return ctrl.count_params(params)["total"]
+
+
+def digits_part(seeds: int, steps: int, scratch: pathlib.Path) -> tuple[list[dict], list[dict]]:
+    runs = []
+    for arch, path in ARCHS.items():
+        for seed in range(seeds):
+            config, metrics, minutes = train(f"{path}:seed={seed}", steps, scratch / f"digits_{arch}_{seed}")
+            runs.append({"arch": arch, "seed": seed, "params": param_count(config), "minutes": minutes,
+                         **{k: metrics[f"test/{k}"] for k in ("psnr", "ssim", "subspace_acc")}})
+            print(json.dumps(runs[-1]), flush=True)
+    rows = []
+    for arch in ARCHS:
+        mine = [r for r in runs if r["arch"] == arch]
+        row = {"arch": arch, "seeds": len(mine), "params": mine[0]["params"]}
+        for key in ("psnr", "ssim", "subspace_acc", "minutes"):
+            values = np.array([r[key] for r in mine])
+            row.update({f"{key}_mean": float(values.mean()), f"{key}_std": float(values.std())})
+        row["psnr_per_seed"] = " ".join(f"{r['psnr']:.2f}" for r in mine)
+        rows.append(row)
+    return rows, runs
+
+
+def set12_part(steps: int, scratch: pathlib.Path) -> list[dict]:
+    from sparse_ae import evaluate  # pylint: disable=import-outside-toplevel
+
+    rows = []
+    for arch, path in ARCHS.items():
+        workdir = scratch / f"natural_{arch}"
+        config, metrics, minutes = train(f"{path}:dataset=natural_crops", steps, workdir)
+        config.data.update(name="set12", fit="crop", path="")
+        config.eval.update(evaluators=("reconstruction",), num_batches=0, batch_size=12)
+        scores = evaluate.run_evaluation(config, str(workdir), ["test"], None)
+        rows.append({"arch": arch, "params": param_count(config), "minutes": minutes,
+                     "held-out crops PSNR": metrics["test/psnr"], "Set12 PSNR": scores["test/psnr"],
+                     "Set12 SSIM": scores["test/ssim"]})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def default_run(path: str):
+    """(config, task, first train batch, initial state) of a default CTRL config."""
+    import jax  # pylint: disable=import-outside-toplevel
+    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+    from sparse_ae import data as data_lib  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train.tasks import ctrl  # pylint: disable=import-outside-toplevel
+
+    config = load(path)
+    task = ctrl.make_task(config)
+    dataset = data_lib.build(config.data, "train", seed=0, train=True, per_process_batch=config.data.batch_size)
+    batch = {k: jnp.asarray(v) for k, v in next(iter(dataset)).items()}
+    return config, task, batch, jax.jit(task.init)(jax.random.key(0), batch)
+
+
+def csc_step_parts(config, batch, state) -> dict:
+    """``{name: (jitted fn, args)}``: the CSC-CTRL step's parts, each forward + backward."""
+    import jax  # pylint: disable=import-outside-toplevel
+    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+    from flax import nnx  # pylint: disable=import-outside-toplevel
+
+    from sparse_ae.objectives import ctrl as ctrl_lib  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train.state import split_module  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train.tasks import ctrl  # pylint: disable=import-outside-toplevel
+
+    graphdef, _, rest = split_module(ctrl.build_model(config, nnx.Rngs(0)))
+    params, extra, x, o = state.params, state.extra, batch["image"], config.objective
+    membership = jax.nn.one_hot(batch["label"], o.num_classes)
+
+    def model(own: dict):
+        return nnx.merge(graphdef, {**params, **own}, rest)
+
+    def encoder_loss(enc):  # the step encodes X and X̂
+        net = model({"encoder": enc})
+        return jnp.sum(net.encode(x, extra)[0]) + jnp.sum(net.encode(x + 0.01, extra)[0])
+
+    z = jax.jit(lambda: model({}).encode(x, extra)[0])()
+
+    def decoder_loss(dec):
+        return jnp.sum(model({"decoder": dec}).decode(z, extra))
+
+    def rate_loss(features):
+        return ctrl_lib.ctrl_terms(*features, membership, form=o.form, eps_sq=o.eps_sq, method=o.logdet)["T"]
+
+    return {"  encoder, 2 passes (fwd+bwd)": (jax.jit(jax.grad(encoder_loss)), (params["encoder"],)),
+            "  decoder (fwd+bwd)": (jax.jit(jax.grad(decoder_loss)), (params["decoder"],)),
+            f"  rate terms, d={z.shape[-1]} (fwd+bwd)": (jax.jit(jax.grad(rate_loss)), ((z, z[::-1]),))}
+
+
+def speed_part(repeats: int) -> list[dict]:
+    """Step time of both defaults and the CSC-CTRL split (medians of interleaved runs)."""
+    import jax  # pylint: disable=import-outside-toplevel
+
+    cases, counts = {}, {}
+    for arch, path in ARCHS.items():
+        config, task, batch, state = default_run(path)
+        cases[f"{arch} train step"] = (jax.jit(task.train_step), (state, batch, jax.random.key(1)))
+        counts[f"{arch} train step"] = param_count(config)
+        if arch == "CSC-CTRL":
+            cases.update(csc_step_parts(config, batch, state))
+    times, _ = common.time_interleaved(cases, repeats=repeats)
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    step = medians["CSC-CTRL train step"]
+    return [{"what": name, "params": counts.get(name, ""), "ms": 1e3 * s,
+             "% of CSC-CTRL step": 100 * s / step} for name, s in medians.items()]
+
+
+def main() -> None:
+    parser = common.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=0, help="train.num_steps per run (default: the config's)")
+    parser.add_argument("--parts", default=",".join(PARTS))
+    args = parser.parse_args()
+    parts = [p for p in args.parts.split(",") if p]
+    if set(parts) - set(PARTS):
+        parser.error(f"--parts: unknown {sorted(set(parts) - set(PARTS))}; known {PARTS}")
+    seeds, steps = (1, 100) if args.quick else (args.seeds, args.steps)
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="ctrl_bench_"))
+    result = {"quick": args.quick, "seeds": seeds, "steps": steps or "config default"}
+    if "digits" in parts:
+        result["digits"], result["digits_runs"] = digits_part(seeds, steps, scratch)
+        common.print_table(f"digits 16x16, test split, {seeds} seed(s)", result["digits"])
+    if "set12" in parts:
+        result["set12"] = set12_part(10 if args.quick else steps, scratch)
+        common.print_table("trained on natural crops (unlabeled), reconstructing Set12 crops", result["set12"])
+    if "speed" in parts:
+        result["speed"] = speed_part(repeats=3 if args.quick else 5)
+        common.print_table("step time (median ms)", result["speed"])
+    if args.out is not None:
+        common.write_json(args.out, "ctrl", result)
+
+
+if __name__ == "__main__":
+    main()
