@@ -53,6 +53,25 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def run_worker(module: str, args: Sequence[str], devices: int, timeout_s: float) -> dict[str, Any]:
+    """``python -m <module> --worker <args>`` in a fresh process on ``devices`` fake CPU devices;
+    its last stdout line parsed as JSON, or ``{"note": "failed: ..."}`` if it fails or times out."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, "-m", module, "--worker", *map(str, args)]
+    try:
+        result = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"note": f"failed: over {timeout_s:g} s"}
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["?"])[-1]
+        return {"note": f"failed: {last}"[:120]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
     """Argument parser with ``--quick`` (a few minutes) and ``--out`` (directory or .json path)."""
     parser = argparse.ArgumentParser(description=description)

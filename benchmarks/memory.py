@@ -17,12 +17,8 @@ and fuses differently, so read these as estimates of the split, not exact GPU/TP
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import subprocess
 import sys
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 CASES = {
         "CSC-CTRL 128x128": ("configs/ctrl_csc.py:dataset=imagenet2012", 1024),
         "SC-VAE paper 256x256": ("configs/sc_vae.py:paper,dataset=tfds:imagenet2012", 256),
@@ -64,18 +60,10 @@ def measure(spec: str, batch_size: int, fsdp_axes: str) -> dict:
 
 def run_worker(spec: str, batch_size: int, fsdp_axes: str, devices: int) -> dict:
     """:func:`measure` in a fresh process with ``devices`` fake CPU devices (a failure is a row note)."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-m", "benchmarks.memory", "--worker", spec, str(batch_size), fsdp_axes]
-    try:
-        result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return {"devices": devices, "note": f"failed: over {WORKER_TIMEOUT_S} s"}
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["?"])[-1]
-        return {"devices": devices, "note": f"failed: {last}"[:120]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from benchmarks import common  # pylint: disable=import-outside-toplevel
+
+    return {"devices": devices,
+            **common.run_worker("benchmarks.memory", [spec, batch_size, fsdp_axes], devices, WORKER_TIMEOUT_S)}
 
 
 def main() -> None:

@@ -18,9 +18,7 @@ the compiled program and the absence of host round-trips are the same.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import time
 
@@ -98,19 +96,11 @@ def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> di
 
 def run_worker(spec: str, devices: int, steps: int, pipeline_batches: int, budget_s: float) -> dict:
     """:func:`measure` in a fresh process with ``devices`` fake CPU devices (a failure is a row note)."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-m", "benchmarks.train_step", "--worker", spec, str(steps), str(pipeline_batches),
-           str(budget_s)]
-    try:
-        result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return {"config": spec, "devices": devices, "note": f"failed: over {WORKER_TIMEOUT_S} s"}
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["?"])[-1]
-        return {"config": spec, "devices": devices, "note": f"failed: {last}"[:100]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from benchmarks import common  # pylint: disable=import-outside-toplevel
+
+    return {"config": spec, "devices": devices,
+            **common.run_worker("benchmarks.train_step", [spec, steps, pipeline_batches, budget_s], devices,
+                                WORKER_TIMEOUT_S)}
 
 
 def main() -> None:

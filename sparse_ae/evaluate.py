@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import sys
 
 import ml_collections
 from absl import app, flags

@@ -12,7 +12,7 @@ from PIL import Image
 
 from sparse_ae import data
 from sparse_ae.data import config as data_config_lib
-from sparse_ae.data import digits, image_files, natural_crops
+from sparse_ae.data import digits, natural_crops
 
 
 def make_config(**fields):

@@ -1,6 +1,5 @@
 """FID / IS math against SciPy and first principles; the InceptionV3 weight loader on random weights."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
