@@ -50,12 +50,7 @@ def load_config(spec: str):
 def tiny_config(arg: str = "runlocal", **overrides):
     """``configs/csc_ae.py:<arg>`` with dotted-key overrides, e.g. ``**{"train.num_steps": 4}``."""
     config = load_config(f"configs/csc_ae.py:{arg}")
-    for key, value in overrides.items():
-        *parents, leaf = key.split(".")
-        node = config
-        for name in parents:
-            node = node[name]
-        node[leaf] = value
+    config.update_from_flattened_dict(overrides)
     return config
 
 

@@ -35,13 +35,6 @@ def test_toy_configs_validate(tiny_config):
         config_lib.validate(tiny_config(arg), num_devices=8, process_count=2)
 
 
-def _set(config, key, value):
-    *parents, leaf = key.split(".")
-    for name in parents:
-        config = config[name]
-    config[leaf] = value
-
-
 @pytest.mark.parametrize("key, value, error, message", [
         ("train.num_step", 3, ValueError, r"unknown field\(s\) config.train.num_step"),
         ("optim.learning_rate", 0.1, ValueError, r"config.optim.learning_rate"),
@@ -64,7 +57,7 @@ def _set(config, key, value):
 ])
 def test_bad_field_is_named(tiny_config, key, value, error, message):
     config = tiny_config()
-    _set(config, key, value)
+    config.update_from_flattened_dict({key: value})
     with pytest.raises(error, match=message):
         config_lib.validate(config, num_devices=1)
 

@@ -74,9 +74,7 @@ def test_inpainting_keeps_the_known_pixels():
 ])
 def test_bad_configs_are_clear_errors(update, match):
     config = sae_config("dataset=digits,runlocal")
-    for key, value in update.items():
-        section, field = key.split(".")
-        config[section][field] = value
+    config.update_from_flattened_dict(update)
     with pytest.raises(ValueError, match=match):
         conv_sae.validate_config(config)
 

@@ -88,9 +88,7 @@ def test_eval_samples_are_fixed_per_example():
 ])
 def test_bad_configs_are_clear_errors(update, match):
     config = gan_config("runlocal")
-    for key, value in update.items():
-        section, field = key.split(".")
-        config[section][field] = value
+    config.update_from_flattened_dict(update)
     with pytest.raises(ValueError, match=match):
         sparse_gan.validate_config(config)
 
