@@ -19,6 +19,15 @@ from typing import Any
 
 import numpy as np
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(spec: str):
+    """``configs/x.py[:arg]`` of this repository -> ConfigDict."""
+    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
+
+    return config_lib.load_config_file(spec, root=REPO)
+
 
 def _cpu_model() -> str:
     """CPU model name from /proc/cpuinfo (Linux) or ``platform.processor()``."""
@@ -58,12 +67,11 @@ def run_worker(module: str, args: Sequence[str], devices: int, timeout_s: float)
     its last stdout line parsed as JSON, or ``{"note": "failed: ..."}`` if it fails or times out."""
     import subprocess  # pylint: disable=import-outside-toplevel
 
-    repo = pathlib.Path(__file__).resolve().parents[1]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     cmd = [sys.executable, "-m", module, "--worker", *map(str, args)]
     try:
-        result = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout_s)
+        result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"note": f"failed: over {timeout_s:g} s"}
     if result.returncode != 0:

@@ -26,22 +26,15 @@ import numpy as np
 
 from benchmarks import common
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 ARCHS = {"CSC-CTRL": "configs/ctrl_csc.py", "conv CTRL": "configs/ctrl_conv.py"}
 PARTS = ("digits", "set12", "speed")
-
-
-def load(spec: str):
-    from sparse_ae.config import load_config_file  # pylint: disable=import-outside-toplevel
-
-    return load_config_file(spec, root=REPO)
 
 
 def train(spec: str, steps: int, workdir: pathlib.Path):
     """Trains ``spec`` (``steps`` > 0 overrides train.num_steps); returns (config, metrics, minutes)."""
     from sparse_ae.train import loop  # pylint: disable=import-outside-toplevel
 
-    config = load(spec)
+    config = common.load_config(spec)
     if steps:
         config.train.num_steps = steps
     config.train.update(checkpoint_every=0, log_every=max(config.train.num_steps // 5, 1))
@@ -106,7 +99,7 @@ def default_run(path: str):
     from sparse_ae import data as data_lib  # pylint: disable=import-outside-toplevel
     from sparse_ae.train.tasks import ctrl  # pylint: disable=import-outside-toplevel
 
-    config = load(path)
+    config = common.load_config(path)
     task = ctrl.make_task(config)
     dataset = data_lib.build(config.data, "train", seed=0, train=True, per_process_batch=config.data.batch_size)
     batch = {k: jnp.asarray(v) for k, v in next(iter(dataset)).items()}

@@ -34,7 +34,7 @@ def initial_dictionary(kind: str, true: np.ndarray, seed: int = 7) -> np.ndarray
 
 def run_dcea(family: str, init: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
     """Trains DCEA-C; returns the learned (C, K) atoms and seconds per step."""
-    from benchmarks.train_step import load_config  # pylint: disable=import-outside-toplevel
+    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
     from sparse_ae.data import binomial_spikes  # pylint: disable=import-outside-toplevel
     from sparse_ae.data.config import parse  # pylint: disable=import-outside-toplevel
     from sparse_ae.train.tasks import dcea  # pylint: disable=import-outside-toplevel
@@ -65,7 +65,7 @@ def run_sporco(init: np.ndarray, steps: int, num_signals: int = 64) -> tuple[np.
     """SPORCO ConvBPDNDictLearn (Gaussian) on y/M − sigmoid(mu) of ``num_signals`` signals."""
     from sporco.dictlrn import cbpdndl  # pylint: disable=import-outside-toplevel
 
-    from benchmarks.train_step import load_config  # pylint: disable=import-outside-toplevel
+    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
     from sparse_ae.data import binomial_spikes  # pylint: disable=import-outside-toplevel
     from sparse_ae.data.config import parse  # pylint: disable=import-outside-toplevel
 
@@ -90,7 +90,7 @@ def main() -> None:
     from sparse_ae.data import binomial_spikes  # pylint: disable=import-outside-toplevel
     from sparse_ae.data.config import parse  # pylint: disable=import-outside-toplevel
     from sparse_ae.evaluators.dictionary_recovery import template_errors  # pylint: disable=import-outside-toplevel
-    from benchmarks.train_step import load_config  # pylint: disable=import-outside-toplevel
+    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
 
     args = common.base_parser(__doc__.split("\n\n")[0]).parse_args()
     steps = 150 if args.quick else 300

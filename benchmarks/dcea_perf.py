@@ -34,7 +34,7 @@ def conv_ceiling(repeats: int) -> float:
 
 
 def measure(variant: str, fast: bool, repeats: int) -> list[dict]:
-    from benchmarks.train_step import load_config  # pylint: disable=import-outside-toplevel
+    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
     from flax import nnx  # pylint: disable=import-outside-toplevel
 
     from sparse_ae.models import dcea as dcea_model  # pylint: disable=import-outside-toplevel

@@ -34,7 +34,7 @@ def measure(spec: str, batch_size: int, fsdp_axes: str) -> dict:
     import jax  # pylint: disable=import-outside-toplevel
     import numpy as np  # pylint: disable=import-outside-toplevel
 
-    from benchmarks.train_step import load_config  # pylint: disable=import-outside-toplevel
+    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
     from sparse_ae import data as data_lib  # pylint: disable=import-outside-toplevel
     from sparse_ae.train import loop, sharding  # pylint: disable=import-outside-toplevel
 

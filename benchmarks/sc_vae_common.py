@@ -31,9 +31,9 @@ BENCH_MODEL = dict(channels=16, channel_mult=(1, 2, 2), num_res_blocks=1, num_do
 
 def make_config(bottleneck: str, num_steps: int, **model):
     """``configs/sc_vae.py`` with the benchmark model; ``model`` overrides config.model fields."""
-    from sparse_ae.config import load_config_file  # pylint: disable=import-outside-toplevel
+    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
 
-    config = load_config_file(f"configs/sc_vae.py:bottleneck={bottleneck}", root=REPO)
+    config = load_config(f"configs/sc_vae.py:bottleneck={bottleneck}")
     config.model.update({**BENCH_MODEL, **model})
     config.train.num_steps = num_steps
     config.optim.warmup_steps = min(config.optim.warmup_steps, num_steps // 10)

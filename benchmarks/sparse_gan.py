@@ -22,15 +22,14 @@ import time
 
 import numpy as np
 
+from benchmarks import common
 from benchmarks.common import base_parser, print_table, write_json
-from sparse_ae.config import load_config_file
 
 REGS = ("none", "l1", "l0", "l0inf", "ml")
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_config(arg: str):
-    return load_config_file(f"configs/sparse_gan.py:{arg}", root=REPO)
+    return common.load_config(f"configs/sparse_gan.py:{arg}")
 
 
 def real_reference(classifier: str, image_size: int) -> float:

@@ -18,20 +18,14 @@ the compiled program and the absence of host round-trips are the same.
 from __future__ import annotations
 
 import json
-import pathlib
 import sys
 import time
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+from benchmarks import common
+
+REPO = common.REPO
 DEVICE_COUNTS = (1, 8)
 WORKER_TIMEOUT_S = 300
-
-
-def load_config(spec: str):
-    """``configs/x.py[:arg]`` of this repository -> ConfigDict."""
-    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
-
-    return config_lib.load_config_file(spec, root=REPO)
 
 
 def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> dict:
@@ -49,7 +43,7 @@ def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> di
     events: dict[str, list[float]] = {}
     jax.monitoring.register_event_duration_secs_listener(
             lambda name, secs, **_: events.setdefault(name, []).append(secs))
-    config = load_config(spec)
+    config = common.load_config(spec)
     try:
         config_lib.validate(config, num_devices=jax.device_count(), process_count=jax.process_count())
     except ValueError as err:  # e.g. a batch that does not split over 8 devices
@@ -96,16 +90,12 @@ def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> di
 
 def run_worker(spec: str, devices: int, steps: int, pipeline_batches: int, budget_s: float) -> dict:
     """:func:`measure` in a fresh process with ``devices`` fake CPU devices (a failure is a row note)."""
-    from benchmarks import common  # pylint: disable=import-outside-toplevel
-
     return {"config": spec, "devices": devices,
             **common.run_worker("benchmarks.train_step", [spec, steps, pipeline_batches, budget_s], devices,
                                 WORKER_TIMEOUT_S)}
 
 
 def main() -> None:
-    from benchmarks import common  # pylint: disable=import-outside-toplevel
-
     parser = common.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="*", default=None,
                         help="config specs (default: configs/csc_ae.py; without --quick every configs/*.py)")
