@@ -27,6 +27,8 @@ AREAS = {
         "DCEA": ("dcea_ecdl", "dcea_perf", "dcea_denoise"),
         "SC-VAE": ("sc_vae_perf", "sc_vae_compare", "sc_vae_ablation", "sc_vae_segmentation"),
         "sparse generators": ("sparse_gan",),
+        "conv sparse AE": ("conv_sae",),
+        "deep image prior": ("dip",),
 }
 
 

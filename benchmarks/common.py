@@ -29,6 +29,21 @@ def load_config(spec: str):
     return config_lib.load_config_file(spec, root=REPO)
 
 
+def train(spec: str, steps: int, workdir: pathlib.Path) -> tuple[Any, dict[str, Any], float]:
+    """Trains ``spec`` through the generic loop in ``workdir`` (``steps`` > 0 overrides
+    train.num_steps; no periodic checkpoints, 5 log lines); returns (config, its metrics.json, minutes)."""
+    from sparse_ae.train import loop  # pylint: disable=import-outside-toplevel
+
+    config = load_config(spec)
+    if steps:
+        config.train.num_steps = steps
+    config.train.update(checkpoint_every=0, log_every=max(config.train.num_steps // 5, 1))
+    start = time.perf_counter()
+    loop.train_and_evaluate(config, workdir)
+    minutes = (time.perf_counter() - start) / 60
+    return config, json.loads((pathlib.Path(workdir) / "metrics.json").read_text()), minutes
+
+
 def _cpu_model() -> str:
     """CPU model name from /proc/cpuinfo (Linux) or ``platform.processor()``."""
     try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import pathlib
 import tempfile
-import time
 
 import numpy as np
 
@@ -28,20 +27,6 @@ from benchmarks import common
 
 ARCHS = {"CSC-CTRL": "configs/ctrl_csc.py", "conv CTRL": "configs/ctrl_conv.py"}
 PARTS = ("digits", "set12", "speed")
-
-
-def train(spec: str, steps: int, workdir: pathlib.Path):
-    """Trains ``spec`` (``steps`` > 0 overrides train.num_steps); returns (config, metrics, minutes)."""
-    from sparse_ae.train import loop  # pylint: disable=import-outside-toplevel
-
-    config = common.load_config(spec)
-    if steps:
-        config.train.num_steps = steps
-    config.train.update(checkpoint_every=0, log_every=max(config.train.num_steps // 5, 1))
-    start = time.perf_counter()
-    loop.train_and_evaluate(config, workdir)
-    minutes = (time.perf_counter() - start) / 60
-    return config, json.loads((workdir / "metrics.json").read_text()), minutes
 
 
 def param_count(config) -> int:
@@ -58,7 +43,7 @@ def digits_part(seeds: int, steps: int, scratch: pathlib.Path) -> tuple[list[dic
     runs = []
     for arch, path in ARCHS.items():
         for seed in range(seeds):
-            config, metrics, minutes = train(f"{path}:seed={seed}", steps, scratch / f"digits_{arch}_{seed}")
+            config, metrics, minutes = common.train(f"{path}:seed={seed}", steps, scratch / f"digits_{arch}_{seed}")
             runs.append({"arch": arch, "seed": seed, "params": param_count(config), "minutes": minutes,
                          **{k: metrics[f"test/{k}"] for k in ("psnr", "ssim", "subspace_acc")}})
             print(json.dumps(runs[-1]), flush=True)
@@ -80,7 +65,7 @@ def set12_part(steps: int, scratch: pathlib.Path) -> list[dict]:
     rows = []
     for arch, path in ARCHS.items():
         workdir = scratch / f"natural_{arch}"
-        config, metrics, minutes = train(f"{path}:dataset=natural_crops", steps, workdir)
+        config, metrics, minutes = common.train(f"{path}:dataset=natural_crops", steps, workdir)
         config.data.update(name="set12", fit="crop", path="")
         config.eval.update(evaluators=("reconstruction",), num_batches=0, batch_size=12)
         scores = evaluate.run_evaluation(config, str(workdir), ["test"], None)

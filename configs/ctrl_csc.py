@@ -25,10 +25,28 @@ PAPER_SCALE = {
 }
 
 
+def _cpu_recipe(config) -> None:
+    """The training recipe of the offline CPU runs (digits, natural crops), measured on digits.
+
+    The paper-scale configs keep CTRL's pure game; in a 1000-step budget it does not close the
+    loop (probes on digits: 4.9 dB test PSNR at the CTRL settings). Here both players also
+    minimise the pixel loss P = ½ mean((X̂ − X)²) at weight 1000 (the encoder through Z), the
+    decoder's between-stage codes are signed (a non-negative last threshold zeroed ~96 % of the
+    level-0 code and stalled the decoder), its output goes through a sigmoid, Adam's lr is 1e-3,
+    and training images are shifted by up to 2 pixels (reflect-pad, random crop).
+    """
+    config.model.output = "sigmoid"
+    if config.model.architecture == "csc":
+        config.model.decoder_nonneg = False
+    config.objective.update(recon_weight=1000.0, encoder_recon_weight=1000.0)
+    config.optim.lr = 1e-3
+    config.data.random_crop_pad = 2
+
+
 def _digits(config) -> None:
     """The default: 16x16 digits, supervised, sized for <= 10 minutes on 2 CPU cores."""
-    config.data.update(name="digits", image_size=16, channels=1, batch_size=256, random_crop_pad=0)
-    config.objective.update(form="multiclass", num_classes=10, samplewise_weight=0.0, recon_weight=0.0)
+    config.data.update(name="digits", image_size=16, channels=1, batch_size=256)
+    config.objective.update(form="multiclass", num_classes=10, samplewise_weight=0.0)
     config.eval.update(evaluators=("reconstruction", "subspace", "ctrl_images"), splits=("train", "test"))
 
 
@@ -70,8 +88,10 @@ def build(arg, architecture: str):
     config.train.update(num_steps=1000, log_every=50, eval_every=0, checkpoint_every=500)
     if args.dataset == "digits":
         _digits(config)
+        _cpu_recipe(config)
     elif args.dataset == "natural_crops":
         _natural_crops(config)
+        _cpu_recipe(config)
     elif args.dataset in PAPER_SCALE:
         _paper_scale(config, args.dataset)
     else:

@@ -46,32 +46,59 @@ def test_validate_config_bad_input():
         ctrl.validate_config(config)
 
 
-@pytest.mark.parametrize("arch", ["csc", "conv"])
-def test_players_move_the_game_value_in_opposite_directions(arch):
-    """First Adam step (lr small): the encoder's update raises T, the decoder's lowers it."""
+def first_step(arch, **objective):
+    """(config, batch, state, state after one train step) at lr 1e-4 with ``objective`` overrides."""
     config = ctrl_config("ctrl_csc.py" if arch == "csc" else "ctrl_conv.py")
     config.optim.update(lr=1e-4, schedule="constant")
+    config.objective.update(objective)
     task = ctrl.make_task(config)
     batch = first_batch(config)
     state = jax.jit(task.init)(jax.random.key(0), batch)
     new, metrics = jax.jit(task.train_step)(state, batch, jax.random.key(1))
     assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
-    value = jax.jit(lambda params: game_value(task, config, state, params, batch))
-    t0 = value(state.params)
-    t_enc = value({**state.params, "encoder": new.params["encoder"]})
-    t_dec = value({**state.params, "decoder": new.params["decoder"]})
+    return config, batch, state, new
+
+
+def moved_by_each_player(fn, state, new):
+    """fn at the start, and with only the encoder / only the decoder moved to their new params."""
+    return (fn(state.params), *(fn({**state.params, p: new.params[p]}) for p in ("encoder", "decoder")))
+
+
+@pytest.mark.parametrize("arch", ["csc", "conv"])
+def test_players_move_the_game_value_in_opposite_directions(arch):
+    """First Adam step, pure game: the encoder's update raises T, the decoder's lowers it."""
+    config, batch, state, new = first_step(arch, recon_weight=0.0, encoder_recon_weight=0.0)
+    t0, t_enc, t_dec = moved_by_each_player(jax.jit(lambda p: game_value(config, state, p, batch)), state, new)
     assert t_enc > t0 > t_dec, (float(t_enc), float(t0), float(t_dec))
 
 
-def game_value(task, config, state, params, batch):
-    """T at ``params`` with the state's Lipschitz estimates (recomputed from the public pieces)."""
+@pytest.mark.parametrize("arch", ["csc", "conv"])
+def test_pixel_terms_pull_both_players_towards_reconstruction(arch):
+    """With the pixel terms dominating (weights 1e6), each player's first step lowers P."""
+    config, batch, state, new = first_step(arch, recon_weight=1e6, encoder_recon_weight=1e6)
+    p0, p_enc, p_dec = moved_by_each_player(jax.jit(lambda p: reconstruction_loss(config, state, p, batch)),
+                                            state, new)
+    assert p_enc < p0 and p_dec < p0, (float(p0), float(p_enc), float(p_dec))
+
+
+def merged_model(config, params):
     from flax import nnx  # pylint: disable=import-outside-toplevel
 
+    graphdef, _, rest = nnx.split(ctrl.build_model(config, nnx.Rngs(0)), nnx.Param, ...)
+    return nnx.merge(graphdef, params, rest)
+
+
+def reconstruction_loss(config, state, params, batch):
+    net = merged_model(config, params)
+    z, _ = net.encode(batch["image"], state.extra)
+    return 0.5 * jnp.mean((net.decode(z, state.extra) - batch["image"]) ** 2)
+
+
+def game_value(config, state, params, batch):
+    """T at ``params`` with the state's Lipschitz estimates (recomputed from the public pieces)."""
     from sparse_ae.objectives import ctrl as ctrl_lib  # pylint: disable=import-outside-toplevel
 
-    del task
-    graphdef, _, rest = nnx.split(ctrl.build_model(config, nnx.Rngs(0)), nnx.Param, ...)
-    net = nnx.merge(graphdef, params, rest)
+    net = merged_model(config, params)
     z, _ = net.encode(batch["image"], state.extra)
     z_hat, _ = net.encode(net.decode(z, state.extra), state.extra)
     membership = jax.nn.one_hot(batch["label"], config.objective.num_classes)

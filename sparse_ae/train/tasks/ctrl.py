@@ -7,7 +7,7 @@
 One train step (both players, one jitted function): refresh the power-iteration Lipschitz
 estimates (CSC), then Z = f(X), X̂ = g(sg(Z)), Ẑ = f(X̂) and the game value T
 (:func:`sparse_ae.objectives.ctrl.ctrl_terms`, over the global batch). The encoder maximises
-T − aug_weight·Σ_i ΔR(z_i, z_i') (two random views, sample-wise form only) − encoder_recon_weight·P;
+T − aug_weight·Σ_i ΔR(z_i, z_i') (two random views of each image; any form) − encoder_recon_weight·P;
 the decoder minimises T + recon_weight·P, P = ½ mean((X̂ − X)²). ``update_rule``:
   - ``"simultaneous"``: one forward and one backward give both players' gradients (the encoder
     reaches X̂ only through sg(Z), so ∂/∂θ treats X̂ as data — as CTRL's encoder step does — and
@@ -160,8 +160,6 @@ def validate_config(config) -> None:
     for key in ("samplewise_weight", "recon_weight", "encoder_recon_weight", "aug_weight"):
         if o[key] < 0:
             raise ValueError(f"config.objective.{key}={o[key]} must be >= 0")
-    if o.aug_weight and o.form != "samplewise":
-        raise ValueError("config.objective.aug_weight > 0 needs config.objective.form='samplewise'")
     if o.form == "multiclass":
         if "label" not in data_lib.element_spec(config.data):
             raise ValueError(
