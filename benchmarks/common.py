@@ -44,6 +44,20 @@ def train(spec: str, steps: int, workdir: pathlib.Path) -> tuple[Any, dict[str, 
     return config, json.loads((pathlib.Path(workdir) / "metrics.json").read_text()), minutes
 
 
+def summarize_seeds(runs: list[dict], by: tuple[str, ...], keys: tuple[str, ...]) -> list[dict]:
+    """One row per distinct ``by`` values (first-seen order): the run count ``seeds`` and
+    ``<key>_mean`` / ``<key>_std`` (ddof 0) over those runs for each of ``keys``."""
+    rows = []
+    for group in dict.fromkeys(tuple(r[b] for b in by) for r in runs):
+        mine = [r for r in runs if tuple(r[b] for b in by) == group]
+        row = {**dict(zip(by, group)), "seeds": len(mine)}
+        for key in keys:
+            values = np.array([r[key] for r in mine], np.float64)
+            row.update({f"{key}_mean": float(values.mean()), f"{key}_std": float(values.std())})
+        rows.append(row)
+    return rows
+
+
 def _cpu_model() -> str:
     """CPU model name from /proc/cpuinfo (Linux) or ``platform.processor()``."""
     try:

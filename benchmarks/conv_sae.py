@@ -44,19 +44,6 @@ RESTORATION_COLUMNS = ("corruption", "code", "seeds", "set12_in_mean", "set12_ou
                        "crops_in_mean", "crops_out_mean", "crops_out_std", "nonzero_mean", "minutes_mean")
 
 
-def summarize(runs: list[dict], by: tuple[str, ...], keys: tuple[str, ...]) -> list[dict]:
-    """One row per distinct ``by`` values: seed count and ``<key>_mean`` / ``<key>_std`` over the runs."""
-    rows = []
-    for group in dict.fromkeys(tuple(r[b] for b in by) for r in runs):
-        mine = [r for r in runs if tuple(r[b] for b in by) == group]
-        row = {**dict(zip(by, group)), "seeds": len(mine)}
-        for key in keys:
-            values = np.array([r[key] for r in mine], np.float64)
-            row.update({f"{key}_mean": float(values.mean()), f"{key}_std": float(values.std())})
-        rows.append(row)
-    return rows
-
-
 def raw_pixel_probe(image_size: int) -> float:
     """Test accuracy of the ``linear_probe`` evaluator's probe fit on flattened raw train digits."""
     from sparse_ae.evaluators import linear_probe  # pylint: disable=import-outside-toplevel
@@ -76,7 +63,7 @@ def digits_part(codes: list[str], seeds: int, steps: int, scratch: pathlib.Path)
                          "probe_acc": metrics["test/linear_probe_acc"], "nonzero": metrics["test/code_nonzero"],
                          "psnr": metrics["test/psnr"], "minutes": minutes})
             print(json.dumps(runs[-1]), flush=True)
-    rows = summarize(runs, ("features", "dim"), ("probe_acc", "nonzero", "psnr", "minutes"))
+    rows = common.summarize_seeds(runs, ("features", "dim"), ("probe_acc", "nonzero", "psnr", "minutes"))
     image_size = common.load_config(f"{CONFIG}:dataset=digits").data.image_size
     rows.insert(0, {"features": "raw pixels", "dim": image_size**2, "probe_acc_mean": raw_pixel_probe(image_size)})
     return rows, runs
@@ -128,7 +115,7 @@ def restoration_part(codes: list[str], seeds: int, steps: int, scratch: pathlib.
                 runs.append(run)
                 print(json.dumps(runs[-1]), flush=True)
     keys = (*(f"{s}_{w}" for s in EVAL_SOURCES for w in ("in", "out")), "nonzero", "minutes")
-    return summarize(runs, ("corruption", "code"), keys), runs
+    return common.summarize_seeds(runs, ("corruption", "code"), keys), runs
 
 
 def main() -> None:

@@ -48,14 +48,10 @@ def digits_part(seeds: int, steps: int, scratch: pathlib.Path) -> tuple[list[dic
                          **{k: metrics[f"test/{k}"] for k in ("psnr", "ssim", "subspace_acc")}})
             print(json.dumps(runs[-1]), flush=True)
     rows = []
-    for arch in ARCHS:
-        mine = [r for r in runs if r["arch"] == arch]
-        row = {"arch": arch, "seeds": len(mine), "params": mine[0]["params"]}
-        for key in ("psnr", "ssim", "subspace_acc", "minutes"):
-            values = np.array([r[key] for r in mine])
-            row.update({f"{key}_mean": float(values.mean()), f"{key}_std": float(values.std())})
-        row["psnr_per_seed"] = " ".join(f"{r['psnr']:.2f}" for r in mine)
-        rows.append(row)
+    for summary in common.summarize_seeds(runs, ("arch",), ("psnr", "ssim", "subspace_acc", "minutes")):
+        mine = [r for r in runs if r["arch"] == summary["arch"]]
+        rows.append({"arch": summary["arch"], "seeds": summary["seeds"], "params": mine[0]["params"], **summary,
+                     "psnr_per_seed": " ".join(f"{r['psnr']:.2f}" for r in mine)})
     return rows, runs
 
 

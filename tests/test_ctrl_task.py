@@ -84,7 +84,9 @@ def test_pixel_terms_pull_both_players_towards_reconstruction(arch):
 def merged_model(config, params):
     from flax import nnx  # pylint: disable=import-outside-toplevel
 
-    graphdef, _, rest = nnx.split(ctrl.build_model(config, nnx.Rngs(0)), nnx.Param, ...)
+    from sparse_ae.train.state import split_module  # pylint: disable=import-outside-toplevel
+
+    graphdef, _, rest = split_module(ctrl.build_model(config, nnx.Rngs(0)))
     return nnx.merge(graphdef, params, rest)
 
 
