@@ -135,7 +135,8 @@ def test_loss_terms_against_numpy():
     code = rng.standard_normal((2, 2, 2, 6)) * (rng.random((2, 2, 2, 6)) < 0.3)
     alpha, beta, gamma = 0.7, 0.5, 0.25
     mse = np.sum((x_hat - x) ** 2) / x.size
-    per_vector = lambda v: np.sum(v) / 8.0  # noqa: E731  # 2 images × 2 × 2 positions
+    # the paper's loss over H·W·C = 192: latent sums per vector, mean over 2 images × 2 × 2 positions
+    per_vector = lambda v: np.sum(v) / 8.0 / 192.0  # noqa: E731
     terms = objectives.sc_vae_terms(x, x_hat, latent, synth, code, alpha, beta)
     np.testing.assert_allclose(terms["loss/recon"], mse, rtol=1e-6)
     np.testing.assert_allclose(terms["loss/latent"], beta * per_vector((latent - synth) ** 2), rtol=1e-6)
