@@ -108,12 +108,7 @@ def load_state(task, config, name: str):
     example = {"image": np.zeros((1, config.data.image_size, config.data.image_size, config.data.channels),
                                  np.float32)}
     state = jax.jit(task.init)(jax.random.key(0), example)
+    fresh = traverse_util.flatten_dict({"params": state.params, "extra": state.extra})
     with np.load(PARAMS_DIR / f"{name}.npz") as arrays:
-        tree = traverse_util.unflatten_dict({tuple(_key(p) for p in k.split("/")): arrays[k] for k in arrays.files})
-    return state.replace(params=jax.tree.map(jax.numpy.asarray, tree["params"]),
-                         extra=jax.tree.map(jax.numpy.asarray, tree["extra"]))
-
-
-def _key(part: str):
-    """nnx.List indices are ints in the pure-dict state."""
-    return int(part) if part.isdigit() else part
+        tree = traverse_util.unflatten_dict({k: jax.numpy.asarray(arrays["/".join(map(str, k))]) for k in fresh})
+    return state.replace(params=tree["params"], extra=tree.get("extra", state.extra))
