@@ -11,7 +11,12 @@ natural_crops), ``image_size`` (default 64; 256 with ``paper``), ``steps`` (trai
 s = 16, attention at 16×16), ``runlocal`` (seconds-long smoke run). Evaluators: reconstruction
 (PSNR/SSIM), code_sparsity (Hoyer, non-zeros, VQ codebook usage), code_edits (traversals and
 interpolations), patch_clusters; segmentation is added for sources with masks ("composites").
+rFID and LPIPS need weight files (nothing is downloaded): add ``fid`` / ``lpips`` to
+``--config.eval.evaluators`` and give ``--config.fid.weights=FILE`` / ``--config.lpips.weights=FILE``
+(conversions in sparse_ae/evaluators/fid.py and lpips.py).
 """
+
+import ml_collections
 
 from sparse_ae import config as config_lib
 from sparse_ae.evaluators import code_edits, patch_clusters, segmentation
@@ -41,6 +46,8 @@ def get_config(arg=None):
     config.segmentation = segmentation.default_config()
     config.code_edits = code_edits.default_config()
     config.patch_clusters = patch_clusters.default_config()
+    config.fid = ml_collections.ConfigDict(dict(weights=""))
+    config.lpips = ml_collections.ConfigDict(dict(weights=""))
     if args.runlocal:
         config = config_lib.apply_runlocal(config)
         config.data.update(image_size=args.image_size or 16, num_eval_examples=16)
