@@ -10,7 +10,8 @@ natural_crops), ``image_size`` (default 64; 256 with ``paper``), ``steps`` (trai
 ``paper`` (the paper's architecture: C′ = 128, widths up to C″ = 512, d = 4, n = 256, K = 512,
 s = 16, attention at 16×16), ``runlocal`` (seconds-long smoke run). Evaluators: reconstruction
 (PSNR/SSIM), code_sparsity (Hoyer, non-zeros, VQ codebook usage), code_edits (traversals and
-interpolations), patch_clusters; segmentation is added for sources with masks ("composites").
+interpolations), patch_clusters; segmentation is added for sources with masks ("composites", and
+``dataset=tfds:caltech_birds2011``, whose ``segmentation_mask`` becomes the mask).
 rFID and LPIPS need weight files (nothing is downloaded): add ``fid`` / ``lpips`` to
 ``--config.eval.evaluators`` and give ``--config.fid.weights=FILE`` / ``--config.lpips.weights=FILE``
 (conversions in sparse_ae/evaluators/fid.py and lpips.py).
@@ -23,6 +24,7 @@ from sparse_ae.evaluators import code_edits, patch_clusters, segmentation
 from sparse_ae.models import sc_vae
 
 MASK_SOURCES = ("composites",)
+TFDS_MASK_KEYS = {"tfds:caltech_birds2011": "segmentation_mask"}
 
 
 def get_config(arg=None):
@@ -40,7 +42,9 @@ def get_config(arg=None):
                         grad_clip=1.0)
     config.train.update(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=1000)
     evaluators = ["reconstruction", "code_sparsity", "code_edits", "patch_clusters"]
-    if args.dataset in MASK_SOURCES:
+    if args.dataset in TFDS_MASK_KEYS:
+        config.data.mask_key = TFDS_MASK_KEYS[args.dataset]
+    if args.dataset in MASK_SOURCES or args.dataset in TFDS_MASK_KEYS:
         evaluators.append("segmentation")
     config.eval.update(evaluators=tuple(evaluators), splits=("test",), num_batches=0, batch_size=32)
     config.segmentation = segmentation.default_config()

@@ -15,8 +15,11 @@ NUM_TRAIN, NUM_TEST = 10, 4
 
 
 def _example(i: int) -> dict:
-    """Example i: a 20 x (24 + i) RGB image whose pixels all equal 10 * i (recoverable), label i % 3."""
-    return {"image": np.full((20, 24 + i, 3), 10 * i, np.uint8), "label": i % 3}
+    """Example i: a 20 x (24 + i) RGB image whose pixels all equal 10 * i (recoverable), label i % 3,
+    and a mask that is the top half of the image."""
+    mask = np.zeros((20, 24 + i, 1), np.uint8)
+    mask[:10] = 1
+    return {"image": np.full((20, 24 + i, 3), 10 * i, np.uint8), "label": i % 3, "segmentation_mask": mask}
 
 
 class SparseAeTinyImages(tfds.core.GeneratorBasedBuilder):
@@ -27,7 +30,8 @@ class SparseAeTinyImages(tfds.core.GeneratorBasedBuilder):
     def _info(self):
         return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
             "image": tfds.features.Image(shape=(None, None, 3)),
-            "label": tfds.features.ClassLabel(num_classes=3)}))
+            "label": tfds.features.ClassLabel(num_classes=3),
+            "segmentation_mask": tfds.features.Image(shape=(None, None, 1))}))
 
     def _split_generators(self, dl_manager):
         del dl_manager
@@ -70,6 +74,19 @@ def test_eval_pass_reads_every_example_resized(tfds_dir):
     np.testing.assert_allclose(images, (10 * ids / 255.0)[:, None, None, None] * np.ones_like(images), atol=1e-6)
     assert sorted(ids) == list(range(NUM_TRAIN, NUM_TRAIN + NUM_TEST))
     np.testing.assert_array_equal(labels, ids % 3)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_masks_are_fitted_with_their_images(tfds_dir, train):
+    cfg = _config(tfds_dir, channels=3, mask_key="segmentation_mask", random_flip=True, random_crop_pad=2)
+    batch = next(iter(data.build(cfg, "train" if train else "test", seed=0, train=train, per_process_batch=4)))
+    assert batch["mask"].shape == (4, 16, 16) and batch["mask"].dtype == np.bool_
+    # resized (and, in training, shifted by up to 2 rows and flipped): the top half stays on top
+    expected = np.arange(16)[:, None] < 8
+    rows = np.r_[0:6, 10:16] if train else np.arange(16)
+    np.testing.assert_array_equal(batch["mask"][:, rows], np.broadcast_to(expected, (4, 16, 16))[:, rows])
+    with pytest.raises(ValueError, match=r"config.data.mask_key='seg' is not a feature"):
+        data.validate_config(_config(tfds_dir, mask_key="seg"))
 
 
 def test_training_stream_is_shuffled_repeated_and_gray(tfds_dir):

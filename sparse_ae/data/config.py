@@ -49,7 +49,8 @@ class DataConfig:
     batch_size: global batch size (split over processes by the caller).
     path: folder for set12 (default: ``../shared/data/set12`` next to the repo) and image_folder.
     tfds_data_dir: TFDS data dir (default: ``$TFDS_DATA_DIR`` or TFDS's own default).
-    image_key / label_key: TFDS feature names ("" label_key: no label).
+    image_key / label_key / mask_key: TFDS feature names ("" label_key: no label; mask_key, e.g.
+      "segmentation_mask" of caltech_birds2011: a foreground mask, fitted with the image; "" none).
     fit: how set12 / image_folder / tfds images reach image_size: "crop" (a window, no
       resampling: random in training, centred in evaluation), "resize" (shorter side resized to
       image_size, then centre crop) or "auto" ("resize" for tfds, "crop" for folders).
@@ -70,6 +71,7 @@ class DataConfig:
     tfds_data_dir: str = ""
     image_key: str = "image"
     label_key: str = "label"
+    mask_key: str = ""
     fit: str = "auto"
     random_flip: bool = False
     random_crop_pad: int = 0

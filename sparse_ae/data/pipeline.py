@@ -99,9 +99,14 @@ def _train_examples(cfg: DataConfig, source: Source, seed: int) -> grain.MapData
 
     def read(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         example = source.read(index, rng)
-        if augment:
-            example = {**example, "image": transforms.augment(
-                example["image"], rng, flip=cfg.random_flip, crop_pad=cfg.random_crop_pad)}
+        if augment:  # a mask moves with its image: augmented as one more channel
+            image = example["image"]
+            if "mask" in example:
+                image = np.concatenate([image, example["mask"][..., None].astype(image.dtype)], axis=-1)
+            image = transforms.augment(image, rng, flip=cfg.random_flip, crop_pad=cfg.random_crop_pad)
+            example = {**example, "image": image[..., :example["image"].shape[-1]]}
+            if "mask" in example:
+                example["mask"] = image[..., -1] > 0.5
         return example
 
     return positions.random_map(read, seed=map_seed)

@@ -3,9 +3,11 @@ by random access with ``tfds.data_source`` from array_record files prepared befo
 
 Nothing is ever downloaded here: a dataset that is not prepared gets an error saying how to
 prepare it (``tfds build NAME --file_format=array_record``, then ``TFDS_DATA_DIR`` or
-``config.data.tfds_data_dir``). Features ``image_key`` (uint8 image) and ``label_key`` (integer,
-"" for none) become "image" (image_size x image_size by ``fit``: "resize" = shorter side resized
-then centre crop (default); "crop" = window, random in training) and "label" int32.
+``config.data.tfds_data_dir``). Features ``image_key`` (uint8 image), ``label_key`` (integer,
+"" for none) and ``mask_key`` (a (H, W[, 1]) mask, non-zero = foreground; "" for none) become
+"image" (image_size x image_size by ``fit``: "resize" = shorter side resized then centre crop
+(default); "crop" = window, random in training), "label" int32 and "mask" bool (image_size,
+image_size), fitted together with the image as one more channel and thresholded at ½.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def validate(cfg: DataConfig) -> None:
         raise ValueError("config.data.name='tfds:' needs a dataset name, e.g. 'tfds:mnist'")
     require_image_size(cfg)
     features = _builder(cfg).info.features
-    for field in ("image_key", "label_key"):
+    for field in ("image_key", "label_key", "mask_key"):
         key = getattr(cfg, field)
         if key and key not in features:
             raise ValueError(f"config.data.{field}={key!r} is not a feature of {dataset_name(cfg)!r}; "
@@ -93,7 +95,13 @@ def make_source(cfg: DataConfig, split: str, train: bool) -> Source:
     def read(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         record = records[index]
         image = transforms.to_channels(transforms.to_float(record[cfg.image_key]), cfg.channels)
-        example = {"image": transforms.fit(image, cfg.image_size, mode, rng if train else None)}
+        if cfg.mask_key:
+            mask = (np.asarray(record[cfg.mask_key]).reshape(image.shape[:2]) > 0).astype(np.float32)
+            image = np.concatenate([image, mask[..., None]], axis=-1)
+        image = transforms.fit(image, cfg.image_size, mode, rng if train else None)
+        example = {"image": image[..., :cfg.channels]}
+        if cfg.mask_key:
+            example["mask"] = image[..., cfg.channels] > 0.5
         if cfg.label_key:
             example["label"] = np.int32(record[cfg.label_key])
         return example
@@ -105,4 +113,6 @@ def element_spec(cfg: DataConfig) -> dict[str, jax.ShapeDtypeStruct]:
     spec = {"image": jax.ShapeDtypeStruct((cfg.image_size, cfg.image_size, cfg.channels), np.float32)}
     if cfg.label_key:
         spec["label"] = jax.ShapeDtypeStruct((), np.int32)
+    if cfg.mask_key:
+        spec["mask"] = jax.ShapeDtypeStruct((cfg.image_size, cfg.image_size), np.bool_)
     return spec
