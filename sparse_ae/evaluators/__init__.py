@@ -20,6 +20,7 @@ Evaluators may also define ``validate_config(config)``; it runs before anything 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
@@ -46,6 +47,17 @@ def get_evaluator(name: str) -> ModuleType:
     if not callable(getattr(module, "evaluate", None)):
         raise ValueError(f"evaluator module {module.__name__} defines no evaluate(task, state, datasets, config)")
     return module
+
+
+def require_weights_file(config, evaluator: str, contents: str) -> None:
+    """ValueError unless ``config.<evaluator>.weights`` names a file; ``contents`` says what the file
+    holds and where its conversion is described."""
+    weights = (config.get(evaluator) or {}).get("weights", "")
+    if not weights:
+        raise ValueError(f"evaluator {evaluator!r} needs config.{evaluator}.weights: {contents}; "
+                         "nothing is downloaded")
+    if not os.path.isfile(weights):
+        raise ValueError(f"config.{evaluator}.weights={weights!r} is not a file")
 
 
 def eval_outputs(task, state, make_iterator: Callable[[], Iterator[dict[str, Any]]]

@@ -24,11 +24,10 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from flax import nnx
 
-from sparse_ae.evaluators import eval_outputs
+from sparse_ae.evaluators import eval_outputs, require_weights_file
 
 INPUT_SIZE = 299
 BN_EPS = 1e-3
@@ -299,12 +298,8 @@ def _leaf(state, path):
 
 # ----------------------------------------------------------------------------------- evaluator
 def validate_config(config) -> None:
-    weights = config.get("fid", ml_collections.ConfigDict()).get("weights", "")
-    if not weights:
-        raise ValueError("evaluator 'fid' needs config.fid.weights: a .npz of the FID InceptionV3 weights "
-                         "(see sparse_ae/evaluators/fid.py for the one-line conversion); nothing is downloaded")
-    if not os.path.isfile(weights):
-        raise ValueError(f"config.fid.weights={weights!r} is not a file")
+    require_weights_file(config, "fid", "a .npz of the FID InceptionV3 weights "
+                         "(see sparse_ae/evaluators/fid.py for the one-line conversion)")
 
 
 @functools.lru_cache(maxsize=2)

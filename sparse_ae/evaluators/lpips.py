@@ -24,10 +24,9 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from sparse_ae.evaluators import eval_outputs
+from sparse_ae.evaluators import eval_outputs, require_weights_file
 
 SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
 SCALE = np.array([0.458, 0.448, 0.450], np.float32)
@@ -109,12 +108,8 @@ def distance(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
 
 # ----------------------------------------------------------------------------------- evaluator
 def validate_config(config) -> None:
-    weights = config.get("lpips", ml_collections.ConfigDict()).get("weights", "")
-    if not weights:
-        raise ValueError("evaluator 'lpips' needs config.lpips.weights: a .npz of the LPIPS VGG16 weights "
-                         "(see sparse_ae/evaluators/lpips.py for the conversion); nothing is downloaded")
-    if not os.path.isfile(weights):
-        raise ValueError(f"config.lpips.weights={weights!r} is not a file")
+    require_weights_file(config, "lpips", "a .npz of the LPIPS VGG16 weights "
+                         "(see sparse_ae/evaluators/lpips.py for the conversion)")
 
 
 @functools.lru_cache(maxsize=2)
