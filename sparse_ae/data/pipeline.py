@@ -99,14 +99,13 @@ def _train_examples(cfg: DataConfig, source: Source, seed: int) -> grain.MapData
 
     def read(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         example = source.read(index, rng)
-        if augment:  # a mask moves with its image: augmented as one more channel
-            image = example["image"]
-            if "mask" in example:
-                image = np.concatenate([image, example["mask"][..., None].astype(image.dtype)], axis=-1)
-            image = transforms.augment(image, rng, flip=cfg.random_flip, crop_pad=cfg.random_crop_pad)
-            example = {**example, "image": image[..., :example["image"].shape[-1]]}
-            if "mask" in example:
-                example["mask"] = image[..., -1] > 0.5
+        if augment:
+            move = functools.partial(transforms.augment, rng=rng, flip=cfg.random_flip, crop_pad=cfg.random_crop_pad)
+            if "mask" in example:  # a mask moves with its image
+                image, mask = transforms.with_mask(move, example["image"], example["mask"])
+                example = {**example, "image": image, "mask": mask}
+            else:
+                example = {**example, "image": move(example["image"])}
         return example
 
     return positions.random_map(read, seed=map_seed)

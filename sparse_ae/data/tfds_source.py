@@ -95,13 +95,13 @@ def make_source(cfg: DataConfig, split: str, train: bool) -> Source:
     def read(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         record = records[index]
         image = transforms.to_channels(transforms.to_float(record[cfg.image_key]), cfg.channels)
+        fit = functools.partial(transforms.fit, size=cfg.image_size, mode=mode, rng=rng if train else None)
         if cfg.mask_key:
-            mask = (np.asarray(record[cfg.mask_key]).reshape(image.shape[:2]) > 0).astype(np.float32)
-            image = np.concatenate([image, mask[..., None]], axis=-1)
-        image = transforms.fit(image, cfg.image_size, mode, rng if train else None)
-        example = {"image": image[..., :cfg.channels]}
-        if cfg.mask_key:
-            example["mask"] = image[..., cfg.channels] > 0.5
+            mask = np.asarray(record[cfg.mask_key]).reshape(image.shape[:2]) > 0
+            image, mask = transforms.with_mask(fit, image, mask)
+            example = {"image": image, "mask": mask}
+        else:
+            example = {"image": fit(image)}
         if cfg.label_key:
             example["label"] = np.int32(record[cfg.label_key])
         return example

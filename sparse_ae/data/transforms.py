@@ -90,6 +90,13 @@ def augment(image: np.ndarray, rng: np.random.Generator, *, flip: bool, crop_pad
     return np.ascontiguousarray(image)
 
 
+def with_mask(transform, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``transform`` (an (H, W, C) → (h, w, C) function) applied to an image and its (H, W) mask at
+    once, the mask as one more channel: (image (h, w, C), mask (h, w) bool, thresholded at ½)."""
+    out = transform(np.concatenate([image, mask[..., None].astype(image.dtype)], axis=-1))
+    return out[..., :-1], out[..., -1] > 0.5
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file to (H, W, C) float32 in [0, 1] (C = 1 or 3; alpha dropped)."""
     try:
