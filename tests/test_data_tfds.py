@@ -87,6 +87,9 @@ def test_masks_are_fitted_with_their_images(tfds_dir, train):
     np.testing.assert_array_equal(batch["mask"][:, rows], np.broadcast_to(expected, (4, 16, 16))[:, rows])
     with pytest.raises(ValueError, match=r"config.data.mask_key='seg' is not a feature"):
         data.validate_config(_config(tfds_dir, mask_key="seg"))
+    wrong = _config(tfds_dir, channels=3, mask_key="image")  # an RGB image is no (H, W[, 1]) mask
+    with pytest.raises(ValueError, match=r"mask_key='image': example \d+ has a mask of shape \(\d+, \d+, 3\)"):
+        next(iter(data.build(wrong, "test", seed=0, train=False, per_process_batch=4)))
 
 
 def test_training_stream_is_shuffled_repeated_and_gray(tfds_dir):

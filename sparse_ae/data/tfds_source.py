@@ -87,6 +87,17 @@ def _data_source(cfg: DataConfig, split: str):
         raise ValueError(f"{cfg.name!r}: {err}; {_how_to_prepare(cfg)}") from err
 
 
+def read_mask(record, key: str, image_hw: tuple[int, int], index: int) -> np.ndarray:
+    """The (H, W) bool mask (non-zero = foreground) of ``record[key]``, an (H, W) or (H, W, 1)
+    array of its image's size; ValueError naming the example otherwise."""
+    mask = np.asarray(record[key])
+    if mask.shape not in (tuple(image_hw), (*image_hw, 1)):
+        raise ValueError(f"config.data.mask_key={key!r}: example {index} has a mask of shape {mask.shape} "
+                         f"for an image of {tuple(image_hw)}; a mask must be (H, W) or (H, W, 1) of its "
+                         f"image's size")
+    return mask.reshape(image_hw) > 0
+
+
 def make_source(cfg: DataConfig, split: str, train: bool) -> Source:
     validate(cfg)
     records = _data_source(cfg, split)
@@ -97,7 +108,7 @@ def make_source(cfg: DataConfig, split: str, train: bool) -> Source:
         image = transforms.to_channels(transforms.to_float(record[cfg.image_key]), cfg.channels)
         fit = functools.partial(transforms.fit, size=cfg.image_size, mode=mode, rng=rng if train else None)
         if cfg.mask_key:
-            mask = np.asarray(record[cfg.mask_key]).reshape(image.shape[:2]) > 0
+            mask = read_mask(record, cfg.mask_key, image.shape[:2], index)
             image, mask = transforms.with_mask(fit, image, mask)
             example = {"image": image, "mask": mask}
         else:
