@@ -91,9 +91,9 @@ def read_mask(record, key: str, image_hw: tuple[int, int], index: int) -> np.nda
     """The (H, W) bool mask (non-zero = foreground) of ``record[key]``, an (H, W) or (H, W, 1)
     array of its image's size; ValueError naming the example otherwise."""
     mask = np.asarray(record[key])
-    if mask.shape not in (tuple(image_hw), (*image_hw, 1)):
+    if mask.shape not in (image_hw, (*image_hw, 1)):
         raise ValueError(f"config.data.mask_key={key!r}: example {index} has a mask of shape {mask.shape} "
-                         f"for an image of {tuple(image_hw)}; a mask must be (H, W) or (H, W, 1) of its "
+                         f"for an image of {image_hw}; a mask must be (H, W) or (H, W, 1) of its "
                          f"image's size")
     return mask.reshape(image_hw) > 0
 
