@@ -101,7 +101,7 @@ def build(arg, architecture: str):
         _cpu_recipe(config, DIGITS_ENCODER_RECON_WEIGHT)
     elif args.dataset == "natural_crops":
         _natural_crops(config)
-        _cpu_recipe(config, 1000.0)
+        _cpu_recipe(config, encoder_recon_weight=1000.0)
     elif args.dataset in PAPER_SCALE:
         _paper_scale(config, args.dataset)
     else:
