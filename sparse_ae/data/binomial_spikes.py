@@ -43,11 +43,11 @@ class SpikesConfig:
     template_length: int = 50
     template_kind: str = "sines"
     template_seed: int = 0
-    trials: int = 20
-    mu: float = -2.0
+    trials: int = 30
+    mu: float = 0.0
     events_per_template: int = 4
-    amp_min: float = 8.0
-    amp_max: float = 14.0
+    amp_min: float = 12.0
+    amp_max: float = 20.0
 
 
 def templates(spikes: SpikesConfig) -> np.ndarray:
