@@ -71,6 +71,29 @@ def test_tied_encoder_equals_core_proximal_gradient(family, trials, accelerated,
     np.testing.assert_allclose(code, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_reweighted_encoder_is_a_warm_started_weighted_solve():
+    cfg = _small_config(family="binomial", trials=5, accelerated=True, nonneg=True, threshold=0.05,
+                        reweight_passes=1, reweight_eps=0.3)
+    model = dcea.DCEA(cfg, rngs=nnx.Rngs(1))
+    y = _observations("binomial", 5, (2, 12, 12, 1), jax.random.key(2))
+    fam = families.get_family("binomial", trials=5)
+    op = operators.conv_operator(model.kernel[...], stride=2, boundary=cfg.boundary)
+
+    def solve(z0, threshold):
+        return solvers.proximal_gradient(
+                lambda z: op.adjoint(fam.data_grad(y, op.forward(z))),
+                lambda v, step: prox.soft_threshold(v, threshold, nonneg=True), z0, cfg.step, cfg.num_iters)
+
+    first = solve(jnp.zeros(dcea.code_shape(y.shape, model.kernel.shape, 2)), cfg.threshold)
+    weights = cfg.reweight_eps / (jnp.abs(first) + cfg.reweight_eps)
+    expected = solve(first, cfg.threshold * weights)
+    code = model.encode(y)
+    np.testing.assert_allclose(code, expected, rtol=1e-4, atol=1e-5)
+    # Large entries are thresholded less than by the plain ℓ1 solve: the code grows on the support.
+    support = first > 0
+    assert int(support.sum()) > 0 and float(jnp.sum(code * support)) > float(jnp.sum(first))
+
+
 def test_untied_model_starts_equal_to_tied_and_counts_parameters():
     tied_cfg = dcea.DCEAConfig(init_lipschitz_margin=0.0)  # the paper's Poisson configuration
     tied = dcea.DCEA(tied_cfg, rngs=nnx.Rngs(0))
@@ -153,6 +176,14 @@ def test_template_errors_match_permutation_sign_and_angle():
     rotated = np.cos(theta)[:, None] * h + np.sin(theta)[:, None] * other
     errors, _ = dictionary_recovery.template_errors(h, rotated)
     np.testing.assert_allclose(errors, np.sin(theta), atol=2e-3)
+    # Atoms delayed by 2 samples: the strict error sees the delay, the shift-tolerant one does not.
+    delayed = np.concatenate([np.zeros((3, 2)), h[:, :-2]], axis=1)
+    unit = h / np.linalg.norm(h, axis=1, keepdims=True)
+    kept = np.sum(unit[:, :-2] * delayed[:, 2:], axis=1) / np.linalg.norm(delayed, axis=1)
+    strict, _ = dictionary_recovery.template_errors(h, delayed)
+    tolerant, matched = dictionary_recovery.template_errors(h, delayed, max_shift=3)
+    assert list(matched) == [0, 1, 2] and np.all(strict > 0.1)
+    np.testing.assert_allclose(tolerant, np.sqrt(1 - kept ** 2), atol=1e-6)
 
 
 def test_peak_psnr_is_the_paper_formula():
@@ -170,6 +201,48 @@ def _train(config, batches, steps: int):
     for i in range(steps):
         state, _ = step(state, batches(i), jax.random.fold_in(key, i))
     return task, state
+
+
+def test_residual_windows_take_each_examples_largest_energy_window():
+    residual = np.random.default_rng(0).normal(size=(3, 9, 11, 2)).astype(np.float32)
+    residual[1, 4:7, 2:6] += 5.0
+    windows = dcea_task.residual_windows(jnp.asarray(residual), (3, 4))
+    for b in range(3):
+        energy = [[np.sum(residual[b, i:i + 3, j:j + 4] ** 2) for j in range(8)] for i in range(7)]
+        i, j = np.unravel_index(np.argmax(energy), (7, 8))
+        np.testing.assert_allclose(windows[b], residual[b, i:i + 3, j:j + 4], rtol=1e-6)
+    np.testing.assert_allclose(windows[1], residual[1, 4:7, 2:6], rtol=1e-6)
+
+
+def test_unused_and_duplicate_atoms_are_restarted():
+    atoms = np.random.default_rng(0).normal(size=(4, 12))
+    atoms[3] = np.concatenate([[0.0, 0.0], atoms[1, :-2]])          # a delayed copy of atom 1
+    kernel = jnp.asarray(atoms.T[None, :, :, None], jnp.float32)
+    coherence = dcea_task.shift_coherence(kernel)
+    np.testing.assert_allclose(np.diag(coherence), 1.0, rtol=1e-5)
+    assert float(coherence[1, 3]) > 0.9 and float(coherence[0, 2]) < 0.9
+    usage = jnp.zeros((1, 1, 30, 4)).at[0, 0, :3, 1].set(1.0).at[0, 0, :2, 3].set(1.0).at[0, 0, 9, 0].set(1.0)
+    np.testing.assert_array_equal(dcea_task.atoms_to_restart(kernel, usage, 0.9), [False, False, True, True])
+    usage = usage.at[0, 0, 5:9, 3].set(1.0)                            # the copy is now the busier one
+    np.testing.assert_array_equal(dcea_task.atoms_to_restart(kernel, usage, 0.9), [False, True, True, False])
+
+
+def test_dead_atoms_restart_from_residual_windows():
+    kernel = jax.random.normal(jax.random.key(0), (1, 5, 3, 1))
+    code = jnp.zeros((2, 1, 20, 3)).at[0, 0, 4, 0].set(1.0)          # atoms 1 and 2 are dead
+    residual = jnp.zeros((2, 1, 20, 1)).at[0, 0, 10:15, 0].set(jnp.arange(1.0, 6.0))
+    residual = residual.at[1, 0, 2:7, 0].set(-1.0)
+    for names in (("kernel",), ("encoder", "loop", "decoder")):
+        params = {name: kernel for name in names} | {"bias": jnp.ones(3)}
+        new, count = dcea_task.restart_atoms(params, code, residual, coherence=1.1)
+        assert int(count) == 2 and set(new) == set(params)
+        np.testing.assert_array_equal(new["bias"], params["bias"])
+        for name in names:
+            np.testing.assert_array_equal(new[name][..., 0, :], kernel[..., 0, :])
+            norms = jnp.linalg.norm(kernel[0, :, :, 0], axis=0)
+            for atom, window in ((1, jnp.arange(1.0, 6.0)), (2, -jnp.ones(5))):
+                expected = window / jnp.linalg.norm(window) * norms[atom]
+                np.testing.assert_allclose(new[name][0, :, atom, 0], expected, rtol=1e-5)
 
 
 def test_short_ecdl_run_lowers_dictionary_error():

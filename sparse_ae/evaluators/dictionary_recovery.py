@@ -2,8 +2,11 @@
 
 Per template h_c (unit norm) and learned atom ĥ (normalised): error √(1 − ⟨h_c, ĥ⟩²) after the
 best one-to-one matching of atoms to templates (Hungarian algorithm on |⟨h, ĥ⟩|; the square makes
-the error sign-invariant). Scalars (split-independent, keyed ``dictionary/...``): ``err_max``,
-``err_mean`` and ``err_<c>`` per template. Images: templates and matched atoms as 1-row strips.
+the error sign-invariant). With ``max_shift`` = S > 0 each pair's ⟨h, ĥ⟩ is the largest over integer
+delays of ĥ by at most S samples (zero-filled), for the delay ambiguity of convolutional atoms.
+Scalars (split-independent, keyed ``dictionary/...``): ``err_max``, ``err_mean`` and ``err_<c>``
+per template, and ``err_max_shift<S>`` with delays up to ``SHIFT`` samples. Images: templates and
+matched atoms as 1-row strips.
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ from sparse_ae.data.config import parse
 from sparse_ae.train.tasks.dcea import decoder_kernel
 
 
-def template_errors(true: np.ndarray, learned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+SHIFT = 5  # delays (samples) of the shift-tolerant error: a tenth of the templates' length 50
+
+
+def _correlations(true: np.ndarray, learned: np.ndarray, max_shift: int) -> np.ndarray:
+    """(C, M) max over delays |d| <= max_shift of |Σ_k h[k] ĥ[k − d]| of unit rows."""
+    length = true.shape[1]
+    full = np.array([[np.correlate(h, a, "full") for a in learned] for h in true])  # delay d at K − 1 + d
+    return np.abs(full[..., length - 1 - max_shift:length + max_shift]).max(axis=-1)
+
+
+def template_errors(true: np.ndarray, learned: np.ndarray, max_shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Errors (C,) and the matched atom index per template; ``true`` (C, K), ``learned`` (M, K), M >= C."""
     true = np.asarray(true, np.float64)
     learned = np.asarray(learned, np.float64)
@@ -25,7 +38,7 @@ def template_errors(true: np.ndarray, learned: np.ndarray) -> tuple[np.ndarray, 
     if learned.shape[0] < true.shape[0]:
         raise ValueError(f"need at least as many atoms ({learned.shape[0]}) as templates ({true.shape[0]})")
     unit = lambda a: a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)  # noqa: E731
-    corr = np.abs(unit(true) @ unit(learned).T)
+    corr = _correlations(unit(true), unit(learned), max_shift)
     rows, cols = optimize.linear_sum_assignment(-corr)
     errors = np.sqrt(np.clip(1.0 - corr[rows, cols] ** 2, 0.0, None))
     return errors, cols
@@ -42,7 +55,8 @@ def evaluate(task, state, datasets, config):
     learned = kernel[0, :, :, 0].T
     errors, matched = template_errors(true, learned)
     scalars = {"dictionary/err_max": float(errors.max()), "dictionary/err_mean": float(errors.mean()),
-               **{f"dictionary/err_{c}": float(e) for c, e in enumerate(errors)}}
+               **{f"dictionary/err_{c}": float(e) for c, e in enumerate(errors)},
+               f"dictionary/err_max_shift{SHIFT}": float(template_errors(true, learned, SHIFT)[0].max())}
     signs = np.sign(np.sum(true * learned[matched], axis=1, keepdims=True))
     strips = np.concatenate([true, signs * learned[matched] / np.linalg.norm(learned[matched], axis=1, keepdims=True)])
     low, high = strips.min(axis=1, keepdims=True), strips.max(axis=1, keepdims=True)

@@ -7,8 +7,10 @@ The encoder unrolls T proximal-gradient steps on −log p(y | η) + λ‖x‖₁
     x_t = S_b(x_{t−1} + α W_eᵀ r_t),   r_t = ρ(−∂NLL/∂η at η = W_d x_{t−1} + mu)
 
 (Gaussian: y − η; Binomial: y − M·sigmoid(η); Poisson: y − exp(η); ρ = identity or, for the
-Poisson denoiser, an ELU bounding negative residuals at −``residual_elu``, see :class:`DCEAConfig`), S_b the (non-negative) soft threshold
-with per-filter threshold b, and decodes η̂ = H x_T + mu.
+Poisson denoiser, an ELU bounding negative residuals at −``residual_elu``, see
+:class:`DCEAConfig`), S_b the (non-negative) soft threshold with per-filter threshold b, and
+decodes η̂ = H x_T + mu. ``reweight_passes`` R > 0 adds R warm-started solves whose thresholds are
+reweighted by the previous code (reweighted ℓ1, less shrinkage of large codes).
 
 - :class:`DCEA` with ``tied=True`` is DCEA-C: W_e = W_d = H, one kernel (and optionally b).
 - ``tied=False`` is DCEA-UC: untied encoder W_e, in-loop W_d and decoder H, learned bias.
@@ -156,6 +158,10 @@ class DCEAConfig:
     num_filters: M. stride: s (1-D signals need s = 1). num_iters: T. step: α.
     threshold: initial b (per filter; = α·λ). learn_bias: train b (else fixed at ``threshold``).
     nonneg: one-sided threshold (non-negative codes). accelerated: FISTA momentum (else ISTA).
+    reweight_passes: R extra solves of T steps after the first, each warm-started from the last
+      code x̄ with per-entry thresholds b·ε/(|x̄| + ε) (weights held constant: stop-gradient) —
+      reweighted ℓ1 (Candès, Wakin & Boyd, 2008), i.e. majorize-minimize steps on the log
+      penalty λε·Σ log(1 + |x|/ε), which shrinks large codes less than ℓ1. reweight_eps: ε > 0.
     residual_elu: 0 = plain residual; a > 0: r -> a·elu(r/a) (identity for r >= 0, saturating at −a;
       the paper's Poisson denoiser uses ELU(alpha=peak): peak·(exp(r) − 1) for r < 0, which
       saturates at the same −peak but with slope peak at 0⁻; this form keeps slope 1).
@@ -179,6 +185,8 @@ class DCEAConfig:
     learn_bias: bool = True
     nonneg: bool = True
     accelerated: bool = False
+    reweight_passes: int = 0
+    reweight_eps: float = 1.0
     residual_elu: float = 0.0
     mu: float = 0.0
     family: str = "poisson"
@@ -204,6 +212,9 @@ class DCEAConfig:
             raise ValueError(f"{field}.stride must be 1 for 1-D signals (one_d=True), got {self.stride}")
         if not self.step > 0:
             raise ValueError(f"{field}.step must be > 0, got {self.step}")
+        if self.reweight_passes < 0 or not self.reweight_eps > 0:
+            raise ValueError(f"{field}.reweight_passes must be >= 0 and reweight_eps > 0, got "
+                             f"{self.reweight_passes} and {self.reweight_eps}")
         if self.threshold < 0 or self.residual_elu < 0 or self.init_lipschitz_margin < 0:
             raise ValueError(f"{field}.threshold, residual_elu and init_lipschitz_margin must be >= 0")
         if self.boundary not in BOUNDARIES:
@@ -218,6 +229,11 @@ class DCEAOutput(NamedTuple):
 
     natural: jax.Array
     code: jax.Array
+
+
+def log_penalty_weights(code: jax.Array, eps: float) -> jax.Array:
+    """ε/(|x̄| + ε) of a code x̄ (stop-gradient): the slope of ε·log(1 + |x|/ε) at x̄, in (0, 1]."""
+    return eps / (jnp.abs(jax.lax.stop_gradient(code)) + eps)
 
 
 def _init_kernel(cfg: DCEAConfig, key: jax.Array) -> jax.Array:
@@ -267,17 +283,21 @@ class DCEA(nnx.Module):
         return r
 
     def encode(self, y: jax.Array) -> jax.Array:
-        """Codes (B', Hp/s, Wp/s, M) of canvases y (B', Hp, Wp, C): T proximal-gradient steps."""
+        """Codes (B', Hp/s, Wp/s, M) of canvases y (B', Hp, Wp, C): T proximal-gradient steps,
+        then T more per reweighting pass."""
         cfg = self.cfg
         w_e, w_d, _ = self.kernels()
         enc = conv_pair(w_e, cfg.stride, cfg.boundary, cfg.fast)
         dec = enc if cfg.tied else conv_pair(w_d, cfg.stride, cfg.boundary, cfg.fast)
-        threshold = self.threshold()
         grad_fn = lambda z: -enc.adjoint(self.residual(y, dec.forward(z) + cfg.mu))  # noqa: E731
-        prox_fn = lambda v, step: prox.soft_threshold(v, threshold, nonneg=cfg.nonneg)  # noqa: E731
-        z0 = jnp.zeros(code_shape(y.shape, w_e.shape, cfg.stride), y.dtype)
-        return solvers.proximal_gradient(grad_fn, prox_fn, z0, cfg.step, cfg.num_iters,
-                                         accelerated=cfg.accelerated, unroll=cfg.unroll)
+        z = jnp.zeros(code_shape(y.shape, w_e.shape, cfg.stride), y.dtype)
+        threshold = self.threshold()
+        for _ in range(1 + cfg.reweight_passes):
+            prox_fn = lambda v, step, b=threshold: prox.soft_threshold(v, b, nonneg=cfg.nonneg)  # noqa: E731
+            z = solvers.proximal_gradient(grad_fn, prox_fn, z, cfg.step, cfg.num_iters,
+                                          accelerated=cfg.accelerated, unroll=cfg.unroll)
+            threshold = self.threshold() * log_penalty_weights(z, cfg.reweight_eps)
+        return z
 
     def decode(self, code: jax.Array) -> jax.Array:
         """η = H x + mu on the canvases."""
@@ -307,14 +327,14 @@ def count_params(model: nnx.Module) -> int:
 def conv_flops(cfg: DCEAConfig, image_hw: tuple[int, int], batch: int = 1) -> dict[str, float]:
     """Useful multiply-add FLOPs (2 per MAC) of one forward pass and of one training step.
 
-    Per canvas and conv: 2 · (Hp/s · Wp/s) · M · kh · kw · C. A forward pass runs 2T + 1 convs
-    (synthesis and analysis per iteration, the first synthesis of a zero code included, plus the
-    decoder); a training step ~3× the forward (backward = 2 convs per conv: input and kernel
-    gradients).
+    Per canvas and conv: 2 · (Hp/s · Wp/s) · M · kh · kw · C. A forward pass runs 2T(1 + R) + 1
+    convs (synthesis and analysis per iteration, the first synthesis of a zero code included, over
+    1 + R solves, plus the decoder); a training step ~3× the forward (backward = 2 convs per conv:
+    input and kernel gradients).
     """
     (hp, wp), offsets = canvas_layout(*image_hw, cfg.kernel_size, cfg.stride, cfg.shift_average)
     kh, kw = cfg.kernel_hw
     per_conv = 2.0 * (hp // cfg.stride) * (wp // cfg.stride) * cfg.num_filters * kh * kw * cfg.channels
-    forward = batch * len(offsets) * (2 * cfg.num_iters + 1) * per_conv
+    forward = batch * len(offsets) * (2 * cfg.num_iters * (1 + cfg.reweight_passes) + 1) * per_conv
     return {"forward": forward, "train_step": 3.0 * forward}
 

@@ -11,7 +11,10 @@ Two objectives (``config.model.objective``):
 
 ``config.model`` fields: those of :class:`sparse_ae.models.dcea.DCEAConfig` (``unroll`` 0 =
 backend default) plus ``objective``, ``eval_shift_average`` (shift averaging in ``eval_step``;
-training uses ``shift_average``), ``peak`` and ``noise_draws`` (Poisson evaluation). ``eval_step``
+training uses ``shift_average``), ``peak`` and ``noise_draws`` (Poisson evaluation) and
+``restart_atoms`` (after each step, atoms without a non-zero code in the batch, or delayed copies
+of a busier atom, restart from the batch's highest-energy residual windows, see
+:func:`restart_atoms`). ``eval_step``
 returns "reconstruction" (x̂, or the rate estimate for "nll"), "target", "noisy" and "natural";
 an optional ``batch["noise_seed"]`` (B,) int32 selects the noise draw of each example.
 """
@@ -27,12 +30,15 @@ from flax import nnx
 
 from sparse_ae import optim
 from sparse_ae.models.dcea import DCEA, DCEAConfig
-from sparse_ae.sparse_coding import families, metrics as sc_metrics
+from sparse_ae.sparse_coding import dictionaries, families, metrics as sc_metrics
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
 
 OBJECTIVES = ("nll", "denoise")
-TASK_FIELDS = dict(objective="denoise", eval_shift_average=True, peak=4.0, noise_draws=10)
+TASK_FIELDS = dict(objective="denoise", eval_shift_average=True, peak=4.0, noise_draws=10,
+                   restart_atoms=False)
+KERNELS = ("kernel", "encoder", "loop", "decoder")
+RESTART_COHERENCE = 0.9  # shift coherence above which the less used of two atoms restarts
 
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
@@ -76,6 +82,57 @@ def validate_config(config) -> None:
 def decoder_kernel(params) -> jax.Array:
     """The decoder dictionary H (kh, kw, M, C) from ``state.params`` (tied or untied)."""
     return params["kernel"] if "kernel" in params else params["decoder"]
+
+
+def residual_windows(residual: jax.Array, kernel_hw: tuple[int, int]) -> jax.Array:
+    """(B, H, W, C) -> (B, kh, kw, C): each example's kh×kw window of largest ‖r‖²."""
+    kh, kw = kernel_hw
+    energy = jax.lax.reduce_window(jnp.sum(residual ** 2, axis=-1), 0.0, jax.lax.add, (1, kh, kw),
+                                   (1, 1, 1), "VALID")
+    flat = jnp.argmax(energy.reshape(energy.shape[0], -1), axis=1)
+    rows, cols = jnp.unravel_index(flat, energy.shape[1:])
+    take = lambda r, i, j: jax.lax.dynamic_slice(r, (i, j, 0), (kh, kw, r.shape[-1]))  # noqa: E731
+    return jax.vmap(take)(residual, rows, cols)
+
+
+def shift_coherence(kernel: jax.Array) -> jax.Array:
+    """(M, M) max over 2-D delays of |⟨h_m, delayed h_n⟩| of the unit atoms of ``kernel``
+    (kh, kw, M, C); the diagonal is 1."""
+    kh, kw = kernel.shape[:2]
+    atoms = jnp.transpose(dictionaries.normalize_atoms(kernel), (2, 3, 0, 1))          # (M, C, kh, kw)
+    corr = jax.lax.conv_general_dilated(atoms, atoms, (1, 1), ((kh - 1, kh - 1), (kw - 1, kw - 1)))
+    return jnp.abs(corr).max(axis=(2, 3))
+
+
+def atoms_to_restart(kernel: jax.Array, code: jax.Array, coherence: float) -> jax.Array:
+    """(M,) bool: atoms with no non-zero entry in ``code`` (B', h, w, M), and atoms with a delayed
+    copy (shift coherence > ``coherence``) among the atoms used more (ties: the lower index)."""
+    usage = jnp.sum(code != 0, axis=(0, 1, 2))
+    order = jnp.arange(usage.shape[0])
+    other, this = (usage[None, :], order[None, :]), (usage[:, None], order[:, None])
+    busier = (other[0] > this[0]) | ((other[0] == this[0]) & (other[1] < this[1]))  # [m, n]: n busier
+    copies = jnp.any((shift_coherence(kernel) > coherence) & busier, axis=1)
+    return (usage == 0) | copies
+
+
+def restart_atoms(params, code: jax.Array, residual: jax.Array, coherence: float = RESTART_COHERENCE):
+    """(params, number restarted): each atom m of :func:`atoms_to_restart` (judged on the decoder
+    dictionary) takes the residual window (``residual`` (B, H, W, C) = −∂NLL/∂η at the fit) of
+    example k mod B, k the rank of m among those restarted, scaled to the old atom's norm; the
+    same atom in every kernel (tied or untied). Where the data exceed the fit the window is
+    positive, so a non-negative code of the new atom lowers the NLL there."""
+    restart = atoms_to_restart(jax.lax.stop_gradient(decoder_kernel(params)), code, coherence)
+    names = [k for k in KERNELS if k in params]
+    kh, kw = params[names[0]].shape[:2]
+    windows = residual_windows(jax.lax.stop_gradient(residual), (kh, kw))
+    rank = (jnp.cumsum(restart) - 1) % windows.shape[0]
+    unit = dictionaries.normalize_atoms(jnp.transpose(windows[rank], (1, 2, 0, 3)))  # (kh, kw, M, C)
+
+    def update(kernel):
+        norm = jnp.sqrt(jnp.sum(kernel ** 2, axis=(0, 1, 3), keepdims=True))
+        return jnp.where(restart[None, None, :, None], unit * norm, kernel)
+
+    return {**params, **{k: update(params[k]) for k in names}}, jnp.sum(restart)
 
 
 def observations(model, batch) -> jax.Array:
@@ -126,10 +183,16 @@ def make_task(config) -> Task:
             else:
                 loss = jnp.mean((estimate(out.natural, q) - batch["image"]) ** 2)
                 terms = {"loss/mse": loss}
-            return loss, {**terms, "sparsity/code_nonzero": sc_metrics.fraction_nonzero(out.code)}
+            metrics = {**terms, "sparsity/code_nonzero": sc_metrics.fraction_nonzero(out.code)}
+            return loss, (metrics, out)
 
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        return state.apply_gradients(grads, tx), {"loss": loss, **metrics, **global_norms(grad=grads)}
+        (loss, (metrics, out)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        state = state.apply_gradients(grads, tx)
+        if m.restart_atoms:
+            params, metrics["train/atoms_restarted"] = restart_atoms(
+                    state.params, out.code, -family.data_grad(y, out.natural))
+            state = state.replace(params=params)
+        return state, {"loss": loss, **metrics, **global_norms(grad=grads)}
 
     def eval_step(state, batch):
         if m.objective == "nll":
