@@ -189,7 +189,7 @@ def make_task(config) -> Task:
         (loss, (metrics, out)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         state = state.apply_gradients(grads, tx)
         if m.restart_atoms:
-            params, metrics["train/atoms_restarted"] = restart_atoms(
+            params, metrics["atoms/restarted"] = restart_atoms(
                     state.params, out.code, -family.data_grad(y, out.natural))
             state = state.replace(params=params)
         return state, {"loss": loss, **metrics, **global_norms(grad=grads)}
