@@ -290,13 +290,16 @@ class DCEA(nnx.Module):
         enc = conv_pair(w_e, cfg.stride, cfg.boundary, cfg.fast)
         dec = enc if cfg.tied else conv_pair(w_d, cfg.stride, cfg.boundary, cfg.fast)
         grad_fn = lambda z: -enc.adjoint(self.residual(y, dec.forward(z) + cfg.mu))  # noqa: E731
-        z = jnp.zeros(code_shape(y.shape, w_e.shape, cfg.stride), y.dtype)
+
+        def solve(z0, threshold):
+            prox_fn = lambda v, step: prox.soft_threshold(v, threshold, nonneg=cfg.nonneg)  # noqa: E731
+            return solvers.proximal_gradient(grad_fn, prox_fn, z0, cfg.step, cfg.num_iters,
+                                             accelerated=cfg.accelerated, unroll=cfg.unroll)
+
         threshold = self.threshold()
-        for _ in range(1 + cfg.reweight_passes):
-            prox_fn = lambda v, step, b=threshold: prox.soft_threshold(v, b, nonneg=cfg.nonneg)  # noqa: E731
-            z = solvers.proximal_gradient(grad_fn, prox_fn, z, cfg.step, cfg.num_iters,
-                                          accelerated=cfg.accelerated, unroll=cfg.unroll)
-            threshold = self.threshold() * log_penalty_weights(z, cfg.reweight_eps)
+        z = solve(jnp.zeros(code_shape(y.shape, w_e.shape, cfg.stride), y.dtype), threshold)
+        for _ in range(cfg.reweight_passes):
+            z = solve(z, threshold * log_penalty_weights(z, cfg.reweight_eps))
         return z
 
     def decode(self, code: jax.Array) -> jax.Array:

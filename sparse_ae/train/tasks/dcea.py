@@ -14,9 +14,9 @@ backend default) plus ``objective``, ``eval_shift_average`` (shift averaging in 
 training uses ``shift_average``), ``peak`` and ``noise_draws`` (Poisson evaluation) and
 ``restart_atoms`` (after each step, atoms without a non-zero code in the batch, or delayed copies
 of a busier atom, restart from the batch's highest-energy residual windows, see
-:func:`restart_atoms`). ``eval_step``
-returns "reconstruction" (x̂, or the rate estimate for "nll"), "target", "noisy" and "natural";
-an optional ``batch["noise_seed"]`` (B,) int32 selects the noise draw of each example.
+:func:`restart_atoms`). ``eval_step`` returns "reconstruction" (x̂, or the rate estimate for
+"nll"), "target", "noisy" and "natural"; an optional ``batch["noise_seed"]`` (B,) int32 selects
+the noise draw of each example.
 """
 
 from __future__ import annotations
@@ -108,9 +108,9 @@ def atoms_to_restart(kernel: jax.Array, code: jax.Array, coherence: float) -> ja
     """(M,) bool: atoms with no non-zero entry in ``code`` (B', h, w, M), and atoms with a delayed
     copy (shift coherence > ``coherence``) among the atoms used more (ties: the lower index)."""
     usage = jnp.sum(code != 0, axis=(0, 1, 2))
-    order = jnp.arange(usage.shape[0])
-    other, this = (usage[None, :], order[None, :]), (usage[:, None], order[:, None])
-    busier = (other[0] > this[0]) | ((other[0] == this[0]) & (other[1] < this[1]))  # [m, n]: n busier
+    mine, theirs = usage[:, None], usage[None, :]
+    lower = jnp.arange(usage.shape[0])[None, :] < jnp.arange(usage.shape[0])[:, None]
+    busier = (theirs > mine) | ((theirs == mine) & lower)           # [m, n]: atom n is busier than m
     copies = jnp.any((shift_coherence(kernel) > coherence) & busier, axis=1)
     return (usage == 0) | copies
 
