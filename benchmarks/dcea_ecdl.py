@@ -143,17 +143,16 @@ def main() -> None:
     starts = [("perturbed", initial_dictionary("perturbed", true))]
     if not args.quick:
         starts += [(f"random seed {s}", initial_dictionary("random", true, seed=s)) for s in RANDOM_SEEDS]
-    rows, random_rows = [], {name: [] for name in methods}
+    rows = []
     for label, init in starts:
         for name, fn in methods.items():
             rows.append(row(name, label, steps, true, init, fn(init)))
-            if label.startswith("random"):
-                random_rows[name].append(rows[-1])
             print(rows[-1], flush=True)
-    for name, candidates in random_rows.items():
-        if candidates:
-            best = min(candidates, key=lambda r: r["objective"])
-            rows.append({**best, "init": f"random, best of {len(candidates)} ({best['init']})"})
+    if not args.quick:
+        for name in methods:
+            best = min((r for r in rows if r["method"] == name and r["init"].startswith("random")),
+                       key=lambda r: r["objective"])
+            rows.append({**best, "init": f"random, best of {len(RANDOM_SEEDS)} ({best['init']})"})
     columns = ["method", "init", "steps", "init err", "err per template", "err max", f"err, delays <= {SHIFT}",
                "objective", "s/step"]
     common.print_table(rows, columns)
