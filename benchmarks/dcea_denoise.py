@@ -1,16 +1,21 @@
 """Experiment 2: supervised Poisson denoising on Set12 at peaks 1, 2, 4 (the paper code's protocol).
 
-    python -m benchmarks.dcea_denoise [--quick] [--draws=10] [--anchor-draws=2]
-                                      [--out=benchmarks/results/dcea_denoise.json]
+    python -m benchmarks.dcea_denoise --weights=official [--draws=5] [--anchor-draws=0]
+                                      [--out=benchmarks/results/dcea_denoise_official.json]
+    python -m benchmarks.dcea_denoise [--weights=committed] [--quick] [--images=DIR] [--departures]
     python -m benchmarks.dcea_denoise --export=WORKDIR --name=untied_peak4   # save trained params
 
 Per image x in [0, 1]: Q = max(x)/peak, y ~ Poisson(x/Q), PSNR = 20·log10(max x) − 10·log10(MSE),
-averaged over draws, then over the 12 images. Rows: DCEA-C and DCEA-UC from the committed
-parameters in ``benchmarks/results/dcea_params/<tied|untied>_peak<p>.npz`` (+ ``.json`` config),
-each evaluated without and with shift averaging (49 shifts), and the classical anchor on the same
-noisy draws: Anscombe transform 2·sqrt(y + 3/8) (the generalized transform without a Gaussian
-component), BM3D with sigma 1 (``bm3d`` package), closed-form unbiased inverse (Mäkitalo & Foi
-2011). Paper numbers (Set12, DCEA code, 400 epochs on VOC) are printed alongside.
+averaged over draws, then over the images (Set12, or any folder with ``--images``). Rows: DCEA-C
+and DCEA-UC from ``--weights``: ``official`` (the authors' six networks, ``<data root>/dcea_official``,
+read through ``sparse_ae.models.dcea_official`` as ``sparse_ae.tools.import_dcea`` does;
+49-shift averaging as they run them) or ``committed`` (this project's trained parameters in
+``benchmarks/results/dcea_params/<tied|untied>_peak<p>.npz`` + ``.json``, each also without shift
+averaging). ``--departures`` adds, per network, one row for each of this project's earlier
+variants (``elu_form=unit_slope``, ``layout=rounded``) to measure what each costs. The classical
+anchor on the same noisy draws: Anscombe transform 2·sqrt(y + 3/8) (the generalized transform
+without a Gaussian component), BM3D with sigma 1 (``bm3d`` package), closed-form unbiased inverse
+(Mäkitalo & Foi 2011). Paper numbers (Set12, DCEA code, 400 epochs on VOC) are printed alongside.
 """
 
 from __future__ import annotations
@@ -22,21 +27,32 @@ import time
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from flax import nnx
+from PIL import Image
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+from benchmarks import common
+from sparse_ae import data as data_lib
+from sparse_ae.models import dcea_official
+from sparse_ae.models.dcea import DCEA
+from sparse_ae.train import checkpointing, loop
+from sparse_ae.train.state import split_module
+from sparse_ae.train.tasks import dcea as dcea_task
+
+REPO = common.REPO
 PARAMS = REPO / "benchmarks" / "results" / "dcea_params"
-SET12 = REPO.parent / "shared" / "data" / "set12"
 PEAKS = (1, 2, 4)
+VARIANTS = (("tied", "DCEA-C"), ("untied", "DCEA-UC"))
 PAPER = {"DCEA-C": {1: 20.72, 2: 22.02, 4: 23.51}, "DCEA-UC": {1: 21.37, 2: 22.79, 4: 24.37}}
 ANCHOR_EARLIER = {1: 20.18, 2: 21.96, 4: 23.82}   # GAT + BM3D measured before, 2 draws
+DEPARTURES = {"elu_form": "unit_slope", "layout": "rounded"}   # this project's earlier network
 
 
 def load_images(folder: pathlib.Path) -> list[np.ndarray]:
-    """Grayscale images (H, W) float64 in [0, 1], sorted by file name."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
-
-    return [np.asarray(Image.open(p).convert("L"), np.float64) / 255.0 for p in sorted(folder.glob("*.png"))]
+    """The folder's images as grayscale (H, W) float64 in [0, 1], sorted by file name."""
+    paths = data_lib.image_paths(data_lib.DataConfig(name="image_folder", path=str(folder)))
+    return [np.asarray(Image.open(p).convert("L"), np.float64) / 255.0 for p in paths]
 
 
 def peak_psnr(clean: np.ndarray, estimate: np.ndarray) -> float:
@@ -52,30 +68,34 @@ def anscombe_bm3d(counts: np.ndarray) -> np.ndarray:
     return np.maximum(0.25 * d**2 + 0.25 * s / d - 11.0 / 8.0 / d**2 + 5.0 / 8.0 * s / d**3 - 0.125, 0.0)
 
 
-def load_model(name: str, shift_average: bool):
-    """(config.model, jitted counts (1, H, W, 1) -> natural parameter) of a committed model."""
-    from flax import nnx  # pylint: disable=import-outside-toplevel
-    import ml_collections  # pylint: disable=import-outside-toplevel
-
-    from sparse_ae.models.dcea import DCEA  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train.state import split_module  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train.tasks import dcea as dcea_task  # pylint: disable=import-outside-toplevel
-
-    model_config = ml_collections.ConfigDict(json.loads((PARAMS / f"{name}.json").read_text())["model"])
-    model_config.eval_shift_average = shift_average
-    graphdef, _, rest = split_module(DCEA(dcea_task.dcea_config(model_config, eval_mode=True), rngs=nnx.Rngs(0)))
+def load_weights(weights: str, name: str) -> tuple[ml_collections.ConfigDict, dict] | None:
+    """``(config.model, params)`` of network ``name`` (e.g. ``untied_peak4``) from ``weights``
+    ("official" or "committed"), or None when it is not there."""
+    if weights == "official":
+        path = data_lib.shared_path("dcea_official") / f"{name}.npz"
+        if not path.exists():
+            return None
+        fields, params = dcea_official.load(path)
+        return dcea_task.model_config(**fields), params
+    if not (PARAMS / f"{name}.npz").exists():
+        return None
     with np.load(PARAMS / f"{name}.npz") as saved:
-        params = {k: jnp.asarray(v) for k, v in saved.items()}
+        params = dict(saved)
+    return ml_collections.ConfigDict(json.loads((PARAMS / f"{name}.json").read_text())["model"]), params
+
+
+def denoiser(model_config: ml_collections.ConfigDict, params: dict, shift_average: bool, **changes):
+    """Jitted counts (1, H, W, 1) -> natural parameter of the network (``changes``: model fields)."""
+    model_config = ml_collections.ConfigDict({**model_config.to_dict(), "eval_shift_average": shift_average,
+                                              **changes})
+    graphdef, _, rest = split_module(DCEA(dcea_task.dcea_config(model_config, eval_mode=True), rngs=nnx.Rngs(0)))
+    params = {k: jnp.asarray(v) for k, v in params.items()}
     natural = jax.jit(lambda p, y: nnx.merge(graphdef, p, rest)(y).natural)  # params as an argument:
-    return model_config, lambda y: natural(params, y)                          # no constant folding
+    return lambda y: natural(params, y)                                         # no constant folding
 
 
 def export(workdir: str, name: str) -> None:
     """Saves the newest checkpoint's params of a training workdir as ``<name>.npz`` + config."""
-    import ml_collections  # pylint: disable=import-outside-toplevel
-
-    from sparse_ae.train import checkpointing, loop  # pylint: disable=import-outside-toplevel
-
     config = ml_collections.ConfigDict(json.loads((pathlib.Path(workdir) / "config.json").read_text()))
     run = loop.build_run(config, next(iter(loop.build_dataset(config, config.train.split, train=True,
                                                                batch_size=config.data.batch_size))))
@@ -92,51 +112,64 @@ def export(workdir: str, name: str) -> None:
     print(f"exported step {step} of {workdir} to {PARAMS / name}.npz")
 
 
-def evaluate_peak(images, peak: float, draws: int, anchor_draws: int, shifted: tuple[str, ...],
+def network_rows(weights: str, departures: bool) -> list[tuple[str, bool, dict]]:
+    """(variant, shift averaging, model changes) rows per network: the official networks as their
+    authors run them (plus one row per departure), the committed ones without and with shifts."""
+    if weights == "official":
+        return [("as published", True, {})] + ([(f"{k}={v}", True, {k: v}) for k, v in DEPARTURES.items()]
+                                               if departures else [])
+    return [("committed", False, {}), ("committed", True, {})]
+
+
+def evaluate_peak(images, peak: float, draws: int, anchor_draws: int, weights: str, departures: bool,
                   seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     noisy = [[rng.poisson(x / (x.max() / peak)).astype(np.float64) for _ in range(draws)] for x in images]
     rows = []
-    for variant, label in (("tied", "DCEA-C"), ("untied", "DCEA-UC")):
+    for variant, label in VARIANTS:
         name = f"{variant}_peak{peak:g}"
-        if not (PARAMS / f"{name}.npz").exists():
-            print(f"skipping {label} at peak {peak:g}: no {PARAMS / name}.npz")
+        loaded = load_weights(weights, name)
+        if loaded is None:
+            print(f"skipping {label} at peak {peak:g}: no {weights} network {name}")
             continue
-        for shift_average in (False, True) if variant in shifted else (False,):
-            _, natural = load_model(name, shift_average)
+        for network, shift_average, changes in network_rows(weights, departures):
+            natural = denoiser(*loaded, shift_average, **changes)
             start, psnrs = time.perf_counter(), []
             for x, ys in zip(images, noisy):
                 q = x.max() / peak
                 psnrs.append(np.mean([peak_psnr(x, q * np.exp(np.asarray(natural(
                         jnp.asarray(y[None, :, :, None], jnp.float32)))[0, :, :, 0])) for y in ys]))
-            rows.append({"peak": peak, "method": label, "shift avg": shift_average, "draws": draws,
-                         "PSNR": round(float(np.mean(psnrs)), 2), "paper": PAPER[label][peak],
+            rows.append({"peak": peak, "method": label, "network": network, "shift avg": shift_average,
+                         "draws": draws, "PSNR": round(float(np.mean(psnrs)), 2), "paper": PAPER[label][peak],
+                         "per image": [round(float(v), 3) for v in psnrs],
                          "seconds": round(time.perf_counter() - start, 1)})
-            print(rows[-1], flush=True)
+            print({k: v for k, v in rows[-1].items() if k != "per image"}, flush=True)
     if anchor_draws:
         start, psnrs = time.perf_counter(), []
         for x, ys in zip(images, noisy):
             q = x.max() / peak
             psnrs.append(np.mean([peak_psnr(x, q * anscombe_bm3d(y)) for y in ys[:anchor_draws]]))
-        rows.append({"peak": peak, "method": "Anscombe+BM3D (anchor)", "shift avg": "-", "draws": anchor_draws,
-                     "PSNR": round(float(np.mean(psnrs)), 2), "paper": ANCHOR_EARLIER[peak],
+        rows.append({"peak": peak, "method": "Anscombe+BM3D (anchor)", "network": "-", "shift avg": "-",
+                     "draws": anchor_draws, "PSNR": round(float(np.mean(psnrs)), 2), "paper": ANCHOR_EARLIER[peak],
                      "seconds": round(time.perf_counter() - start, 1)})
         print(rows[-1], flush=True)
     noisy_psnr = np.mean([np.mean([peak_psnr(x, x.max() / peak * y) for y in ys]) for x, ys in zip(images, noisy)])
-    rows.append({"peak": peak, "method": "noisy input Q·y", "shift avg": "-", "draws": draws,
+    rows.append({"peak": peak, "method": "noisy input Q·y", "network": "-", "shift avg": "-", "draws": draws,
                  "PSNR": round(float(noisy_psnr), 2), "paper": "-", "seconds": 0.0})
     return rows
 
 
 def main() -> None:
-    from benchmarks import common  # pylint: disable=import-outside-toplevel
-
     parser = common.base_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--draws", type=int, default=10, help="noise draws per image for DCEA (>= 10 for the table)")
+    parser.add_argument("--weights", choices=("committed", "official"), default="committed",
+                        help="the networks: this project's trained parameters or the authors' published ones")
+    parser.add_argument("--images", type=pathlib.Path, default=None,
+                        help="folder of test images (default: Set12 under the data root)")
+    parser.add_argument("--draws", type=int, default=10, help="noise draws per image for DCEA")
     parser.add_argument("--anchor-draws", type=int, default=2, help="draws per image for Anscombe+BM3D (0: skip)")
     parser.add_argument("--peaks", type=str, default="1,2,4")
-    parser.add_argument("--shift-average", type=str, default="tied,untied",
-                        help="variants also evaluated with 49-shift averaging ('' for none)")
+    parser.add_argument("--departures", action="store_true",
+                        help="official weights: also each of this project's earlier variants, one at a time")
     parser.add_argument("--export", type=str, default=None, help="training workdir to export params from")
     parser.add_argument("--name", type=str, default=None, help="name of the exported params (e.g. untied_peak4)")
     args = parser.parse_args()
@@ -146,15 +179,17 @@ def main() -> None:
         export(args.export, args.name)
         return
     draws = 2 if args.quick else args.draws
-    shifted = () if args.quick else tuple(v for v in args.shift_average.split(",") if v)
-    images = load_images(SET12)
+    images = load_images(args.images or data_lib.shared_path("set12"))
     rows = []
     for peak in (float(p) for p in args.peaks.split(",")):
-        rows += evaluate_peak(images, peak, draws, 0 if args.quick else args.anchor_draws, shifted)
-    common.print_table(rows, ["peak", "method", "shift avg", "draws", "PSNR", "paper", "seconds"])
-    common.write_json(args.out or REPO / "benchmarks" / "results" / "dcea_denoise.json",
-                      {"machine": common.machine_info(), "quick": args.quick, "rows": rows,
-                       "training": {p.stem: json.loads(p.read_text()) for p in sorted(PARAMS.glob("*.json"))}})
+        rows += evaluate_peak(images[:2] if args.quick else images, peak, draws,
+                              0 if args.quick else args.anchor_draws, args.weights, args.departures)
+    common.print_table(rows, ["peak", "method", "network", "shift avg", "draws", "PSNR", "paper", "seconds"])
+    training = ({} if args.weights == "official" else
+                {p.stem: json.loads(p.read_text()) for p in sorted(PARAMS.glob("*.json"))})
+    if args.out:
+        common.write_json(args.out, {"machine": common.machine_info(), "quick": args.quick, "weights": args.weights,
+                                     "images": str(args.images or "set12"), "rows": rows, "training": training})
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 [--split=test,...] [--step=N] [--config.eval.num_batches=0 ...]``.
 
 Restores the newest good (or the given) checkpoint, runs the config's evaluators, prints a
-table and merges the scalars into ``DIR/metrics.json``. ``--images`` evaluates on a folder of
-your own images (the ``image_folder`` source, shorter side resized to the run's image size and centre-cropped).
+table and merges the scalars into ``DIR/metrics.json``. ``--images`` evaluates on every image of
+a folder of your own (the ``image_folder`` source, shorter side resized to the run's image size
+and centre-cropped; full size for the Poisson-denoising protocol).
 The run's config is read from ``DIR/config.json``; ``--config.<field>=...`` overrides fields.
 """
 
@@ -108,6 +109,7 @@ def main(argv: list[str]) -> None:
         config.data.name = "image_folder"
         config.data.path = _IMAGES.value
         config.data.fit = "resize"
+        config.eval.num_batches = 0   # every image of the folder
         splits = [IMAGE_FOLDER_SPLIT]
     scalars = run_evaluation(config, _WORKDIR.value, splits, _STEP.value)
     print(format_table(scalars))

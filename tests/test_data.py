@@ -193,6 +193,18 @@ def test_set12_missing_folder_says_where_and_how(tmp_path):
         data.validate_config(cfg)
 
 
+def test_train400_random_crops_and_the_data_root_setting(tmp_path, monkeypatch):
+    cfg = make_config(name="train400", image_size=128)
+    assert data.num_examples(cfg, "train") == 400
+    first, second = take(data.build(cfg, "train", seed=0, train=True, per_process_batch=4), 2)
+    assert first["image"].shape == (4, 128, 128, 1) and not np.array_equal(first["image"], second["image"])
+    monkeypatch.setenv("SPARSE_AE_DATA_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=f"{tmp_path}/train400.*SPARSE_AE_DATA_DIR"):
+        data.validate_config(cfg)
+    with pytest.raises(ValueError, match="dcea_official.*SPARSE_AE_DATA_DIR"):
+        data.shared_path("dcea_official")
+
+
 @pytest.fixture(name="folder")
 def fixture_folder(tmp_path):
     rng = np.random.default_rng(0)

@@ -107,28 +107,71 @@ def test_untied_model_starts_equal_to_tied_and_counts_parameters():
     np.testing.assert_allclose(out_tied.natural, out_untied.natural, rtol=1e-5, atol=1e-6)
 
 
-def test_shift_averaging_layout_and_mean():
-    (hp, wp), offsets = dcea.canvas_layout(128, 128, 11, 7, shift_average=True)
-    assert (hp, wp) == (140, 140) and len(offsets) == 49 and hp % 7 == 0
+def _authors_canvas(image: np.ndarray, k: int, s: int, row_shift: int, col_shift: int) -> np.ndarray:
+    """One shifted canvas as the authors' ``split_image`` / ``calc_pad_sizes`` build it."""
+    def pads(n):
+        after = 0 if (n + s - k) % s == 0 else s - (n + s - k) % s
+        return s, after + s
+    (top, bottom), (left, right) = pads(image.shape[0]), pads(image.shape[1])
+    return np.pad(image, ((top - row_shift, bottom + row_shift), (left - col_shift, right + col_shift)),
+                  mode="reflect")
+
+
+def test_valid_layout_is_the_authors_padding():
+    layout = dcea.canvas_layout(128, 128, 11, 7, shift_average=True)
+    assert layout.canvas_hw == (147, 147) and layout.code_hw == (20, 20) and len(layout.offsets) == 49
+    assert sorted({r for r, _ in layout.offsets}) == list(range(1, 8))
+    image = np.random.default_rng(0).uniform(size=(30, 23)).astype(np.float32)
+    layout = dcea.canvas_layout(30, 23, 5, 3, shift_average=True)
+    canvases = np.asarray(dcea.make_canvases(jnp.asarray(image)[None, :, :, None], layout.canvas_hw,
+                                             layout.offsets))[..., 0]
+    for index, (row_shift, col_shift) in enumerate((r, c) for r in range(3) for c in range(3)):
+        theirs = _authors_canvas(image, 5, 3, row_shift, col_shift)
+        # Every code of their valid strided correlation reads only their canvas ...
+        assert [(n - 5) % 3 for n in theirs.shape] == [0, 0]
+        assert tuple((n - 5) // 3 + 1 for n in theirs.shape) == layout.code_hw
+        # ... which is the top-left corner of ours.
+        np.testing.assert_array_equal(canvases[index, :theirs.shape[0], :theirs.shape[1]], theirs)
+
+
+def test_rounded_layout_and_shift_mean():
+    (hp, wp), offsets, code_hw = dcea.canvas_layout(128, 128, 11, 7, shift_average=True, layout="rounded")
+    assert (hp, wp) == (140, 140) and len(offsets) == 49 and code_hw == (20, 20)
     assert all(r + 128 <= hp and c + 128 <= wp for r, c in offsets)
     y = jax.random.uniform(jax.random.key(0), (2, 30, 23, 1))
-    canvas_hw, offsets = dcea.canvas_layout(30, 23, 5, 3, shift_average=True)
-    canvases = dcea.make_canvases(y, canvas_hw, offsets)
-    assert canvases.shape == (2 * 9, *canvas_hw, 1)
-    np.testing.assert_allclose(dcea.average_canvases(canvases, (30, 23), offsets), y, rtol=1e-6)
-    # Each canvas is the reflect-padded image at its offset.
-    r, c = offsets[4]
-    np.testing.assert_allclose(canvases[4, r:r + 30, c:c + 23], y[0], rtol=1e-6)
-    # A shift-averaged model is the mean of the single-canvas results.
-    cfg = _small_config(family="poisson", stride=3, shift_average=True)
+    for layout in dcea.LAYOUTS:
+        canvas_hw, offsets, _ = dcea.canvas_layout(30, 23, 5, 3, shift_average=True, layout=layout)
+        canvases = dcea.make_canvases(y, canvas_hw, offsets)
+        assert canvases.shape == (2 * 9, *canvas_hw, 1)
+        np.testing.assert_allclose(dcea.average_canvases(canvases, (30, 23), offsets), y, rtol=1e-6)
+        r, c = offsets[4]  # each canvas is the reflect-padded image at its offset
+        np.testing.assert_allclose(canvases[4, r:r + 30, c:c + 23], y[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("layout", dcea.LAYOUTS)
+def test_shift_averaged_model_is_the_mean_of_its_canvases(layout):
+    cfg = _small_config(family="poisson", stride=3, shift_average=True, layout=layout)
     counts = _observations("poisson", 1, (1, 12, 12, 1), jax.random.key(1))
     model = dcea.DCEA(cfg, rngs=nnx.Rngs(0))
-    natural = model(counts).natural
-    canvas_hw, offsets = dcea.canvas_layout(12, 12, 5, 3, True)
-    canvases = dcea.make_canvases(counts, canvas_hw, offsets)
-    per_canvas = model.decode(model.encode(canvases))
+    out = model(counts)
+    canvas_hw, offsets, code_hw = dcea.canvas_layout(12, 12, 5, 3, True, layout)
+    code = model.encode(dcea.make_canvases(counts, canvas_hw, offsets), code_hw)
+    np.testing.assert_array_equal(code, out.code)
+    assert float(jnp.abs(code[:, :code_hw[0], :code_hw[1]]).max()) > 0
+    assert not np.any(np.asarray(code[:, code_hw[0]:])) and not np.any(np.asarray(code[:, :, code_hw[1]:]))
+    per_canvas = model.decode(code)
     manual = np.mean([per_canvas[i, r:r + 12, c:c + 12] for i, (r, c) in enumerate(offsets)], axis=0)
-    np.testing.assert_allclose(natural[0], manual, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.natural[0], manual, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("form,expected", [("authors", lambda r, a: a * np.expm1(r)),
+                                           ("unit_slope", lambda r, a: a * np.expm1(r / a))])
+def test_residual_elu_forms(form, expected):
+    model = dcea.DCEA(_small_config(family="poisson", residual_elu=4.0, elu_form=form), rngs=nnx.Rngs(0))
+    natural = jnp.linspace(-1.0, 2.5, 50).reshape(1, 5, 10, 1)
+    y = jnp.full_like(natural, 2.0)
+    r = np.asarray(y - jnp.exp(natural), np.float64)
+    np.testing.assert_allclose(model.residual(y, natural), np.where(r > 0, r, expected(r, 4.0)), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("family,trials,bad,match", [
@@ -141,15 +184,30 @@ def test_bad_counts_raise_clear_errors(family, trials, bad, match):
         model(y)
 
 
+@pytest.mark.parametrize("shape", [(1, 4, 12, 1), (1, 12, 3, 1), (1, 12, 12, 2), (12, 12, 1)])
+def test_input_smaller_than_the_kernel_or_of_wrong_shape_is_a_clear_error(shape):
+    model = dcea.DCEA(_small_config(family="poisson"), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="kernel_size=5.*got shape"):
+        model(jnp.ones(shape))
+
+
 def test_config_validation_names_fields():
     with pytest.raises(ValueError, match="config.model.stride"):
         dcea.DCEAConfig(one_d=True, stride=2).validate()
     with pytest.raises(ValueError, match="config.model.boundary"):
         dcea.DCEAConfig(boundary="reflect").validate()
+    with pytest.raises(ValueError, match="config.model.layout"):
+        dcea.DCEAConfig(layout="same").validate()
+    with pytest.raises(ValueError, match="config.model.elu_form"):
+        dcea.DCEAConfig(elu_form="selu").validate()
     config = load_config("configs/dcea_poisson_denoise.py:runlocal")
     config.model.family = "binomial"
     with pytest.raises(ValueError, match="config.model.family"):
         dcea_task.validate_config(config)
+    for peak in (0.0, -1.0):
+        config = load_config(f"configs/dcea_poisson_denoise.py:runlocal,peak={peak}")
+        with pytest.raises(ValueError, match="config.model.peak"):
+            dcea_task.validate_config(config)
 
 
 def test_simulator_counts_and_templates():

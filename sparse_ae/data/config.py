@@ -42,16 +42,17 @@ class CSCConfig:
 class DataConfig:
     """``config.data``.
 
-    name: "digits" | "natural_crops" | "set12" | "image_folder" | "synthetic_csc" |
+    name: "digits" | "natural_crops" | "set12" | "train400" | "image_folder" | "synthetic_csc" |
       "binomial_spikes" | "tfds:<name>".
-    image_size: output height = width; 0 keeps full-size images (set12 / image_folder only).
+    image_size: output height = width; 0 keeps full-size images (folder sources only).
     channels: 1 (grayscale) or 3 (RGB); conversion is automatic.
     batch_size: global batch size (split over processes by the caller).
-    path: folder for set12 (default: ``../shared/data/set12`` next to the repo) and image_folder.
+    path: folder of the folder sources (set12 and train400 default to their folder under
+      ``$SPARSE_AE_DATA_DIR`` or ``../shared/data`` next to the repo; image_folder needs it).
     tfds_data_dir: TFDS data dir (default: ``$TFDS_DATA_DIR`` or TFDS's own default).
     image_key / label_key / mask_key: TFDS feature names ("" label_key: no label; mask_key, e.g.
       "segmentation_mask" of caltech_birds2011: a foreground mask, fitted with the image; "" none).
-    fit: how set12 / image_folder / tfds images reach image_size: "crop" (a window, no
+    fit: how folder / tfds images reach image_size: "crop" (a window, no
       resampling: random in training, centred in evaluation), "resize" (shorter side resized to
       image_size, then centre crop) or "auto" ("resize" for tfds, "crop" for folders).
     random_flip / random_crop_pad: training augmentation (horizontal flip; reflect-pad by this

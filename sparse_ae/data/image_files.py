@@ -1,11 +1,13 @@
-"""Folders of image files: "set12" (the 12 standard grayscale test images) and "image_folder".
+"""Folders of image files: "set12" (the 12 standard grayscale test images), "train400" (the 400
+grayscale 180×180 training images of the denoising literature) and "image_folder".
 
 Files are the folder's ``*.png, *.jpg, *.jpeg, *.bmp, *.tif, *.tiff`` (not recursive), sorted by
 name; example ``i`` is the i-th file and carries ``"index"`` = i. A folder has no splits: every
 split name reads all files. ``image_size`` 0 keeps full images (a batch of more than one then
 needs images of one size); otherwise ``fit`` "crop" takes a window (random in training, centred
 in evaluation) and "resize" resizes the shorter side and centre-crops ("auto" = "crop").
-set12's folder defaults to ``../shared/data/set12`` next to the repository root.
+The named sets default to ``<data root>/set12`` and ``<data root>/train400``; the data root is
+``$SPARSE_AE_DATA_DIR``, else ``../shared/data`` next to the repository root.
 """
 
 from __future__ import annotations
@@ -26,15 +28,31 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # Folders with at most this many decoded values are decoded once and kept in memory.
 CACHE_VALUES = 1 << 25
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SET12 = REPO_ROOT.parent / "shared" / "data" / "set12"
+DATA_DIR_ENV = "SPARSE_AE_DATA_DIR"
+NAMED_SETS = {"set12": "holding 01.png ... 12.png", "train400": "holding the 400 Train400 images"}
+
+
+def shared_data_dir() -> Path:
+    """The folder of the standard data sets: ``$SPARSE_AE_DATA_DIR`` or ``../shared/data`` next to
+    the repository root."""
+    return Path(os.environ.get(DATA_DIR_ENV) or REPO_ROOT.parent / "shared" / "data").expanduser()
+
+
+def shared_path(name: str) -> Path:
+    """``<data root>/name``; ValueError saying where to put it when it is missing."""
+    path = shared_data_dir() / name
+    if not path.exists():
+        raise ValueError(f"{os.fspath(path)!r} not found: put the standard data sets (set12/, train400/, "
+                         f"dcea_official/) in one folder and point {DATA_DIR_ENV} at it, or pass the path")
+    return path
 
 
 def folder(cfg: DataConfig) -> Path:
-    """The configured folder (data.path; for set12 the default location when unset)."""
+    """The configured folder (data.path; for the named sets their default location when unset)."""
     if cfg.path:
         return Path(cfg.path).expanduser()
-    if cfg.name == "set12":
-        return DEFAULT_SET12
+    if cfg.name in NAMED_SETS:
+        return shared_data_dir() / cfg.name
     raise ValueError("config.data.path is required for config.data.name='image_folder': "
                      "set it to a folder of images (e.g. --config.data.path=/path/to/images)")
 
@@ -43,9 +61,9 @@ def image_paths(cfg: DataConfig) -> list[Path]:
     """The image files the source reads, in example order; clear errors if there are none."""
     path = folder(cfg)
     if not path.is_dir():
-        hint = ("set config.data.path (e.g. --config.data.path=/path/to/set12) to the folder "
-                "holding 01.png ... 12.png" if cfg.name == "set12" else
-                "set config.data.path to an existing folder")
+        hint = (f"set config.data.path (e.g. --config.data.path=/path/to/{cfg.name}) to the folder "
+                f"{NAMED_SETS[cfg.name]}, or {DATA_DIR_ENV} to the folder holding {cfg.name}/"
+                if cfg.name in NAMED_SETS else "set config.data.path to an existing folder")
         raise ValueError(f"image folder for {cfg.name!r} not found: looked in {os.fspath(path)!r}; {hint}")
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
     if not files:

@@ -39,6 +39,7 @@ _MODULES = {
     "digits": "sparse_ae.data.digits",
     "natural_crops": "sparse_ae.data.natural_crops",
     "set12": "sparse_ae.data.image_files",
+    "train400": "sparse_ae.data.image_files",
     "image_folder": "sparse_ae.data.image_files",
     "synthetic_csc": "sparse_ae.data.synthetic_csc",
     "binomial_spikes": "sparse_ae.data.binomial_spikes",

@@ -3,15 +3,18 @@
 Per image x in [0, 1] (whole image): Q = max(x)/peak, y ~ Poisson(x/Q), estimate Q·exp(η̂) (the
 task's ``eval_step`` draws y from ``batch["noise_seed"]`` and returns "reconstruction"),
 PSNR = 20·log10(max x) − 10·log10(MSE), averaged over ``config.model.noise_draws`` draws per
-image, then over images. Folder sources ("set12", "image_folder") are read at full size, one
+image, then over images. Folder sources ("set12", "train400", "image_folder") are read at full size, one
 image per batch, whatever ``config.data.image_size`` says (the protocol is defined on whole
-images); other sources use the evaluation batches as given.
+images), the first ``config.eval.num_batches`` of them (0: all); other sources use the
+evaluation batches as given.
 
 Scalars per split: ``<split>/poisson_psnr``, ``<split>/poisson_psnr_noisy`` (of Q·y),
 ``<split>/num_images``; images: the first images' clean / noisy / denoised versions (draw 0).
 """
 
 from __future__ import annotations
+
+import itertools
 
 import jax
 import ml_collections
@@ -20,7 +23,7 @@ import numpy as np
 from sparse_ae import data as data_lib
 from sparse_ae.evaluators import eval_outputs
 
-FOLDER_SOURCES = ("set12", "image_folder")
+FOLDER_SOURCES = ("set12", "train400", "image_folder")
 
 
 def peak_psnr(clean: np.ndarray, estimate: np.ndarray) -> np.ndarray:
@@ -44,7 +47,7 @@ def _full_size_datasets(config, splits):
     def factory(split):
         def make_iterator():
             dataset = data_lib.build(data_config, split, seed=config.seed, train=False, per_process_batch=1)
-            for batch in dataset:
+            for batch in itertools.islice(dataset, config.eval.num_batches or None):
                 yield {k: np.asarray(v) for k, v in batch.items()}
         return make_iterator
 

@@ -23,7 +23,9 @@ followed by the exact adjoint of the gather (overlap-add). It equals the plain o
 
 Shift averaging (stride s > 1, as in the paper's code): the input is reflect-padded into s²
 shifted canvases whose code grids cover every sub-lattice offset; the network runs on all of
-them as one batch and the aligned natural parameters are averaged.
+them as one batch and the image windows of the natural parameters are averaged. The default
+``layout="valid"`` and ``elu_form="authors"`` are the authors' network: their published weights
+(``sparse_ae.tools.import_dcea``) give their outputs to float32 precision.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from flax import nnx
 from sparse_ae.sparse_coding import dictionaries, families, operators, prox, solvers
 
 BOUNDARIES = ("circular", "zero")
+ELU_FORMS = ("authors", "unit_slope")
+LAYOUTS = ("valid", "rounded")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -108,20 +112,53 @@ def conv_pair(kernel: jax.Array, stride: int, boundary: str, fast: bool) -> oper
 # Shift averaging
 # ----------------------------------------------------------------------------------------------
 
-def canvas_layout(height: int, width: int, kernel_size: int, stride: int, shift_average: bool
-                  ) -> tuple[tuple[int, int], tuple[tuple[int, int], ...]]:
-    """Canvas size (Hp, Wp), multiples of s, and the (top, left) offset of the image per shift.
+class CanvasLayout(NamedTuple):
+    """Where an image sits in its canvases.
 
-    stride 1: the image itself (one shift, no padding). stride s > 1: a margin P = max(k − s, 0)
-    before the image, offsets P + (r, c) with (r, c) over all s² shifts (shift_average) or (0, 0)
-    only; the canvas holds every offset with Hp = s·ceil((H + P + s − 1) / s).
+    canvas_hw: (Hp, Wp) seen by the operators, multiples of s. offsets: (top, left) of the
+    image in each canvas (one per shift). code_hw: the code rows and columns that may be
+    non-zero, (≤ Hp/s, ≤ Wp/s); the encoder holds the others at zero.
+    """
+
+    canvas_hw: tuple[int, int]
+    offsets: tuple[tuple[int, int], ...]
+    code_hw: tuple[int, int]
+
+
+def _valid_extent(n: int, k: int, s: int) -> int:
+    """The authors' padded length of a side n: s before the image, then enough that (length − k)
+    is a multiple of s, plus s more (their ``calc_pad_sizes``)."""
+    return s + n + (-(n + s - k)) % s + s
+
+
+def canvas_layout(height: int, width: int, kernel_size: int, stride: int, shift_average: bool,
+                  layout: str = "valid") -> CanvasLayout:
+    """The :class:`CanvasLayout` of an image (H, W) for kernels k×k at stride s.
+
+    stride 1: the image itself (one shift, no padding). stride s > 1, over the s² shifts (r, c)
+    (shift_average) or shift (0, 0) only:
+
+    - ``"valid"`` (the authors' code): the image at offset (s − r, s − c) in a canvas of
+      E = :func:`_valid_extent` rows (columns), so that every code of a valid (unpadded) strided
+      correlation, n = (E − k)/s + 1 per side, reads only canvas pixels. The operators see the
+      canvas rounded up to s·(n − 1 + ⌈k/s⌉); codes past n stay zero.
+    - ``"rounded"`` (this project's earlier layout): a margin P = max(k − s, 0), offsets
+      P + (r, c), Hp = s·⌈(H + P + s − 1)/s⌉ and every code free, so the last code row and
+      column overlap zeros past the canvas.
     """
     if stride == 1:
-        return (height, width), ((0, 0),)
+        return CanvasLayout((height, width), ((0, 0),), (height, width))
+    shifts = range(stride) if shift_average else range(1)
+    if layout == "valid":
+        codes = [(_valid_extent(n, kernel_size, stride) - kernel_size) // stride + 1 for n in (height, width)]
+        grid = tuple(n - 1 + -(-kernel_size // stride) for n in codes)
+        return CanvasLayout((stride * grid[0], stride * grid[1]),
+                            tuple((stride - r, stride - c) for r in shifts for c in shifts), tuple(codes))
     margin = max(kernel_size - stride, 0)
     size = lambda n: stride * -(-(n + margin + stride - 1) // stride)  # noqa: E731
-    shifts = range(stride) if shift_average else range(1)
-    return (size(height), size(width)), tuple((margin + r, margin + c) for r in shifts for c in shifts)
+    canvas = (size(height), size(width))
+    return CanvasLayout(canvas, tuple((margin + r, margin + c) for r in shifts for c in shifts),
+                        (canvas[0] // stride, canvas[1] // stride))
 
 
 def make_canvases(y: jax.Array, canvas_hw: tuple[int, int], offsets) -> jax.Array:
@@ -162,11 +199,16 @@ class DCEAConfig:
       code x̄ with per-entry thresholds b·ε/(|x̄| + ε) (weights held constant: stop-gradient) —
       reweighted ℓ1 (Candès, Wakin & Boyd, 2008), i.e. majorize-minimize steps on the log
       penalty λε·Σ log(1 + |x|/ε), which shrinks large codes less than ℓ1. reweight_eps: ε > 0.
-    residual_elu: 0 = plain residual; a > 0: r -> a·elu(r/a) (identity for r >= 0, saturating at −a;
-      the paper's Poisson denoiser uses ELU(alpha=peak): peak·(exp(r) − 1) for r < 0, which
-      saturates at the same −peak but with slope peak at 0⁻; this form keeps slope 1).
+    residual_elu: 0 = plain residual; a > 0: an ELU of scale a on the residual (identity for
+      r >= 0, saturating at −a; the Poisson denoiser uses a = peak). elu_form: "authors" (their
+      ``ELU(alpha=peak)``): a·(exp(r) − 1) for r < 0, slope a at 0⁻; "unit_slope" (this project's
+      earlier form): a·(exp(r/a) − 1), slope 1. They agree at a = 1; with the authors' weights
+      "unit_slope" loses 0.1 dB on Set12 at peak 1, 3.4–4.6 dB at peak 2 and 8.8–12.4 dB at peak 4.
     mu: known offset of the natural parameter. family / trials: the exponential family.
-    shift_average: run all s² shifted canvases and average (s > 1). boundary: conv boundary.
+    shift_average: run all s² shifted canvases and average (s > 1). layout: where the image sits
+      in its canvases, "valid" (the authors') or "rounded" (see :func:`canvas_layout`; with the
+      authors' weights "rounded" costs about 0.1 dB at every peak, mostly at the borders).
+    boundary: conv boundary.
     normalize_atoms: use unit-norm atoms (functionally, inside the call).
     init_lipschitz_margin: > 0 scales the random initial kernels by 1/sqrt(margin · ‖H‖²) so the
       step α = 1 of the paper is stable; 0 keeps unit-norm atoms.
@@ -188,11 +230,13 @@ class DCEAConfig:
     reweight_passes: int = 0
     reweight_eps: float = 1.0
     residual_elu: float = 0.0
+    elu_form: str = "authors"
     mu: float = 0.0
     family: str = "poisson"
     trials: int = 1
     tied: bool = True
     shift_average: bool = False
+    layout: str = "valid"
     boundary: str = "zero"
     normalize_atoms: bool = False
     init_lipschitz_margin: float = 5.0
@@ -217,6 +261,9 @@ class DCEAConfig:
                              f"{self.reweight_passes} and {self.reweight_eps}")
         if self.threshold < 0 or self.residual_elu < 0 or self.init_lipschitz_margin < 0:
             raise ValueError(f"{field}.threshold, residual_elu and init_lipschitz_margin must be >= 0")
+        for name, allowed in (("elu_form", ELU_FORMS), ("layout", LAYOUTS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{field}.{name}={getattr(self, name)!r} is not one of {allowed}")
         if self.boundary not in BOUNDARIES:
             raise ValueError(f"{field}.boundary={self.boundary!r} is not one of {BOUNDARIES}")
         if self.family not in families.FAMILIES:
@@ -229,6 +276,16 @@ class DCEAOutput(NamedTuple):
 
     natural: jax.Array
     code: jax.Array
+
+
+def code_mask(grid_hw: tuple[int, int], code_hw: tuple[int, int], dtype) -> jax.Array | float:
+    """(h, w, 1) ones on the first ``code_hw`` rows and columns of a code grid, zeros after; the
+    scalar 1 when the whole grid is free."""
+    if tuple(code_hw) == tuple(grid_hw):
+        return 1.0
+    rows = jnp.arange(grid_hw[0])[:, None, None] < code_hw[0]
+    cols = jnp.arange(grid_hw[1])[None, :, None] < code_hw[1]
+    return (rows & cols).astype(dtype)
 
 
 def log_penalty_weights(code: jax.Array, eps: float) -> jax.Array:
@@ -275,29 +332,35 @@ class DCEA(nnx.Module):
         return self.bias[...] if self.cfg.learn_bias else jnp.full((self.cfg.num_filters,), self.cfg.threshold)
 
     def residual(self, y: jax.Array, natural: jax.Array) -> jax.Array:
-        """r = −∂NLL/∂η (through ELU with scale ``residual_elu`` if set)."""
+        """r = −∂NLL/∂η (through the ELU of scale ``residual_elu`` if set, see ``elu_form``)."""
         family = families.get_family(self.cfg.family, trials=self.cfg.trials)
         r = -family.data_grad(y, natural)
-        if self.cfg.residual_elu > 0:
-            r = self.cfg.residual_elu * jax.nn.elu(r / self.cfg.residual_elu)
-        return r
+        alpha = self.cfg.residual_elu
+        if alpha == 0:
+            return r
+        if self.cfg.elu_form == "authors":
+            return jax.nn.elu(r, alpha)
+        return alpha * jax.nn.elu(r / alpha)
 
-    def encode(self, y: jax.Array) -> jax.Array:
+    def encode(self, y: jax.Array, code_hw: tuple[int, int] | None = None) -> jax.Array:
         """Codes (B', Hp/s, Wp/s, M) of canvases y (B', Hp, Wp, C): T proximal-gradient steps,
-        then T more per reweighting pass."""
+        then T more per reweighting pass. ``code_hw``: only the first (h, w) code rows and
+        columns may be non-zero (None: all)."""
         cfg = self.cfg
         w_e, w_d, _ = self.kernels()
         enc = conv_pair(w_e, cfg.stride, cfg.boundary, cfg.fast)
         dec = enc if cfg.tied else conv_pair(w_d, cfg.stride, cfg.boundary, cfg.fast)
         grad_fn = lambda z: -enc.adjoint(self.residual(y, dec.forward(z) + cfg.mu))  # noqa: E731
+        shape = code_shape(y.shape, w_e.shape, cfg.stride)
+        keep = code_mask(shape[1:3], code_hw or shape[1:3], y.dtype)
 
         def solve(z0, threshold):
-            prox_fn = lambda v, step: prox.soft_threshold(v, threshold, nonneg=cfg.nonneg)  # noqa: E731
+            prox_fn = lambda v, step: keep * prox.soft_threshold(v, threshold, nonneg=cfg.nonneg)  # noqa: E731
             return solvers.proximal_gradient(grad_fn, prox_fn, z0, cfg.step, cfg.num_iters,
                                              accelerated=cfg.accelerated, unroll=cfg.unroll)
 
         threshold = self.threshold()
-        z = solve(jnp.zeros(code_shape(y.shape, w_e.shape, cfg.stride), y.dtype), threshold)
+        z = solve(jnp.zeros(shape, y.dtype), threshold)
         for _ in range(cfg.reweight_passes):
             z = solve(z, threshold * log_penalty_weights(z, cfg.reweight_eps))
         return z
@@ -314,12 +377,15 @@ class DCEA(nnx.Module):
         non-integer Poisson counts, Binomial counts above ``trials``) with a clear ValueError.
         """
         cfg = self.cfg
+        kh, kw = cfg.kernel_hw
+        if y.ndim != 4 or y.shape[1] < kh or y.shape[2] < kw or y.shape[3] != cfg.channels:
+            raise ValueError(f"DCEA input must be (B, H, W, {cfg.channels}) with H >= {kh} and W >= {kw} (the "
+                             f"kernel, config.model.kernel_size={cfg.kernel_size}), got shape {tuple(y.shape)}")
         if not isinstance(y, jax.core.Tracer):  # concrete input: check the sample space
             families.get_family(cfg.family, trials=cfg.trials).validate(y)
-        canvas_hw, offsets = canvas_layout(y.shape[1], y.shape[2], cfg.kernel_size, cfg.stride, cfg.shift_average)
-        canvases = make_canvases(y, canvas_hw, offsets)
-        code = self.encode(canvases)
-        return DCEAOutput(average_canvases(self.decode(code), y.shape[1:3], offsets), code)
+        layout = canvas_layout(y.shape[1], y.shape[2], cfg.kernel_size, cfg.stride, cfg.shift_average, cfg.layout)
+        code = self.encode(make_canvases(y, layout.canvas_hw, layout.offsets), layout.code_hw)
+        return DCEAOutput(average_canvases(self.decode(code), y.shape[1:3], layout.offsets), code)
 
 
 def count_params(model: nnx.Module) -> int:
@@ -335,7 +401,7 @@ def conv_flops(cfg: DCEAConfig, image_hw: tuple[int, int], batch: int = 1) -> di
     1 + R solves, plus the decoder); a training step ~3× the forward (backward = 2 convs per conv:
     input and kernel gradients).
     """
-    (hp, wp), offsets = canvas_layout(*image_hw, cfg.kernel_size, cfg.stride, cfg.shift_average)
+    (hp, wp), offsets, _ = canvas_layout(*image_hw, cfg.kernel_size, cfg.stride, cfg.shift_average, cfg.layout)
     kh, kw = cfg.kernel_hw
     per_conv = 2.0 * (hp // cfg.stride) * (wp // cfg.stride) * cfg.num_filters * kh * kw * cfg.channels
     forward = batch * len(offsets) * (2 * cfg.num_iters * (1 + cfg.reweight_passes) + 1) * per_conv

@@ -65,14 +65,14 @@ def validate_config(config) -> None:
     for key in model_config():
         if key not in m:
             raise ValueError(f"config.model.{key} is missing for task 'dcea' (start from dcea.model_config())")
-    dcea_config(m).validate()
     if m.objective not in OBJECTIVES:
         raise ValueError(f"config.model.objective={m.objective!r} is not one of {OBJECTIVES}")
     if m.objective == "denoise":
         if m.family != "poisson":
             raise ValueError(f"config.model.family={m.family!r}: objective 'denoise' needs 'poisson'")
         if not m.peak > 0:
-            raise ValueError(f"config.model.peak={m.peak} must be > 0")
+            raise ValueError(f"config.model.peak={m.peak} must be > 0 (the Poisson peak: Q = max(x)/peak)")
+    dcea_config(m).validate()
     if m.noise_draws < 1:
         raise ValueError(f"config.model.noise_draws={m.noise_draws} must be >= 1")
     if m.channels != config.data.channels:

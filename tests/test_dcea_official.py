@@ -1,0 +1,93 @@
+"""The DCEA authors' published networks: loading, their outputs, the import tool, bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from sparse_ae import data as data_lib
+from sparse_ae import evaluate
+from sparse_ae.models import dcea, dcea_official
+from sparse_ae.tools import import_dcea
+from sparse_ae.train.state import split_module
+from sparse_ae.train.tasks import dcea as dcea_task
+
+NETWORKS = [f"{variant}_peak{peak}" for variant in ("tied", "untied") for peak in (1, 2, 4)]
+
+
+@pytest.fixture(name="official", scope="module")
+def official_fixture():
+    """The folder of the authors' networks and reference outputs (skips, saying where, if absent)."""
+    try:
+        return data_lib.shared_path("dcea_official")
+    except ValueError as err:
+        pytest.skip(str(err))
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_official_network_reproduces_the_authors_outputs(official, name):
+    fields, params = dcea_official.load(official / f"{name}.npz")
+    cfg = dcea_task.dcea_config(dcea_task.model_config(**fields, shift_average=True))
+    graphdef, _, rest = split_module(dcea.DCEA(cfg, rngs=nnx.Rngs(0)))
+    natural = jax.jit(lambda p, y: nnx.merge(graphdef, p, rest)(y).natural)
+    with np.load(official / f"reference_{name}.npz") as reference:
+        for image in ("01", "02"):
+            counts = reference[f"{image}/counts"][0].astype(np.float32)[None, :, :, None]
+            eta = np.asarray(natural(params, jnp.asarray(counts)))[0, :, :, 0]
+            assert np.abs(eta - reference[f"{image}/eta"][0]).max() <= 1e-3
+
+
+def test_import_writes_a_workdir_that_evaluate_restores(official, tmp_path):
+    workdir = tmp_path / "imported"
+    assert import_dcea.main([str(official / "untied_peak2.npz"), "--workdir", str(workdir)]) == 0
+    config = evaluate.load_config(str(workdir), [])
+    assert (config.model.tied, config.model.peak, config.model.elu_form, config.model.layout) == (
+            False, 2.0, "authors", "valid")
+    _, state, step = evaluate.restore_run(config, str(workdir))
+    _, expected = dcea_official.load(official / "untied_peak2.npz")
+    assert step == 0 and sorted(state.params) == sorted(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(np.asarray(state.params[key]), value)
+    # A second import into the same workdir is refused and changes nothing.
+    before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+    assert import_dcea.main([str(official / "tied_peak1.npz"), "--workdir", str(workdir)]) == 2
+    assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
+
+
+def _copy_network(official, tmp_path, name: str = "untied_peak1", **tensors) -> str:
+    """``name`` copied to tmp_path with its tensors replaced (None: dropped)."""
+    with np.load(official / f"{name}.npz") as saved:
+        arrays = dict(saved)
+    for key, value in tensors.items():
+        if value is None:
+            arrays.pop(key)
+        else:
+            arrays[key] = value
+    np.savez(tmp_path / f"{name}.npz", **arrays)
+    shutil.copy(official / f"{name}.json", tmp_path / f"{name}.json")
+    return str(tmp_path / f"{name}.npz")
+
+
+def test_bad_official_files_name_the_tensor_and_the_file(official, tmp_path):
+    path = _copy_network(official, tmp_path, We=None)
+    with pytest.raises(ValueError, match=r"tensor 'We' is missing from .*untied_peak1\.npz"):
+        dcea_official.load(path)
+    path = _copy_network(official, tmp_path, H=np.zeros((169, 1, 9, 9), np.float32))
+    with pytest.raises(ValueError, match=r"tensor 'H' in .*untied_peak1\.npz' has shape \(169, 1, 9, 9\)"):
+        dcea_official.load(path)
+    (tmp_path / "untied_peak1.json").unlink()
+    with pytest.raises(ValueError, match=r"untied_peak1\.json' not found"):
+        dcea_official.load(path)
+    hyp = json.loads((official / "tied_peak1.json").read_text()) | {"single_bias": False}
+    (tmp_path / "tied_peak1.json").write_text(json.dumps(hyp))
+    shutil.copy(official / "tied_peak1.npz", tmp_path / "tied_peak1.npz")
+    with pytest.raises(ValueError, match="single_bias"):
+        dcea_official.load(tmp_path / "tied_peak1.npz")
+    assert import_dcea.main([str(tmp_path / "missing.npz"), "--workdir", str(tmp_path / "w")]) == 2
+    assert not (tmp_path / "w").exists()
