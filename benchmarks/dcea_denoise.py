@@ -94,6 +94,17 @@ def denoiser(model_config: ml_collections.ConfigDict, params: dict, shift_averag
     return lambda y: natural(params, y)                                         # no constant folding
 
 
+def save_params(name: str, config, params, steps: int, note: str = "") -> None:
+    """Writes ``PARAMS/<name>.npz`` (float32 params) and ``<name>.json`` (model, optimiser, data)."""
+    PARAMS.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(PARAMS / f"{name}.npz", **{k: np.asarray(v, np.float32) for k, v in params.items()})
+    summary = {"model": config.model.to_dict(), "optim": config.optim.to_dict(), "data": {
+            "name": config.data.name, "image_size": config.data.image_size, "batch_size": config.data.batch_size},
+               "steps": int(steps), **({"training_note": note} if note else {})}
+    (PARAMS / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    print(f"saved {PARAMS / name}.npz (step {steps})")
+
+
 def export(workdir: str, name: str) -> None:
     """Saves the newest checkpoint's params of a training workdir as ``<name>.npz`` + config."""
     config = ml_collections.ConfigDict(json.loads((pathlib.Path(workdir) / "config.json").read_text()))
@@ -103,13 +114,7 @@ def export(workdir: str, name: str) -> None:
     with jax.set_mesh(run.mesh):
         state, step = checkpointer.restore(run.abstract_state)
     checkpointer.close()
-    PARAMS.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(PARAMS / f"{name}.npz", **{k: np.asarray(v, np.float32) for k, v in state.params.items()})
-    summary = {"model": config.model.to_dict(), "optim": config.optim.to_dict(), "data": {
-            "name": config.data.name, "image_size": config.data.image_size, "batch_size": config.data.batch_size},
-               "steps": int(step)}
-    (PARAMS / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str))
-    print(f"exported step {step} of {workdir} to {PARAMS / name}.npz")
+    save_params(name, config, state.params, step)
 
 
 def network_rows(weights: str, departures: bool) -> list[tuple[str, bool, dict]]:

@@ -38,6 +38,29 @@ def test_patch_convolutions_equal_core_operators(signal_shape, kernel_shape, str
                                operators.conv_synthesis(kernel, z, stride, boundary), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("signal_shape,kernel_shape,stride", [
+    ((2, 25, 32, 1), (11, 11, 5, 1), 7),    # k > s; (H − k) % s = 0 and ≠ 0
+    ((2, 13, 11, 2), (3, 3, 4, 2), 2)])     # k < s·⌈k/s⌉, several channels
+def test_valid_convolutions_are_torch_conv2d_and_adjoint(signal_shape, kernel_shape, stride):
+    with jax.enable_x64(True):
+        keys = jax.random.split(jax.random.key(0), 3)
+        kernel = jax.random.normal(keys[0], kernel_shape, jnp.float64)
+        x = jax.random.normal(keys[1], signal_shape, jnp.float64)
+        shape = dcea.code_shape(signal_shape, kernel_shape, stride, "valid")
+        z = jax.random.normal(keys[2], shape, jnp.float64)
+        # Analysis = a strided cross-correlation with no padding (torch's conv2d).
+        rhs = jnp.transpose(kernel, (2, 3, 0, 1))  # (M, C, kh, kw)
+        expected = jax.lax.conv_general_dilated(jnp.transpose(x, (0, 3, 1, 2)), rhs, (stride, stride), "VALID")
+        for fast in (True, False):
+            op = dcea.conv_pair(kernel, stride, "valid", fast)
+            np.testing.assert_allclose(op.adjoint(x), jnp.transpose(expected, (0, 2, 3, 1)), rtol=1e-10, atol=1e-10)
+            synthesis = op.forward(z)
+            assert synthesis.shape[1:3] == ((shape[1] - 1) * stride + kernel_shape[0], (shape[2] - 1) * stride
+                                            + kernel_shape[1])
+            y = jax.random.normal(keys[1], synthesis.shape, jnp.float64)
+            np.testing.assert_allclose(jnp.vdot(synthesis, y), jnp.vdot(z, op.adjoint(y)), rtol=1e-10)
+
+
 def _small_config(**overrides) -> dcea.DCEAConfig:
     fields = dict(kernel_size=5, num_filters=4, stride=2, num_iters=6, step=0.05, threshold=0.02,
                   init_lipschitz_margin=0.0, learn_bias=False)
@@ -119,24 +142,20 @@ def _authors_canvas(image: np.ndarray, k: int, s: int, row_shift: int, col_shift
 
 def test_valid_layout_is_the_authors_padding():
     layout = dcea.canvas_layout(128, 128, 11, 7, shift_average=True)
-    assert layout.canvas_hw == (147, 147) and layout.code_hw == (20, 20) and len(layout.offsets) == 49
+    assert layout.canvas_hw == (144, 144) and layout.boundary == "valid" and len(layout.offsets) == 49
     assert sorted({r for r, _ in layout.offsets}) == list(range(1, 8))
     image = np.random.default_rng(0).uniform(size=(30, 23)).astype(np.float32)
     layout = dcea.canvas_layout(30, 23, 5, 3, shift_average=True)
     canvases = np.asarray(dcea.make_canvases(jnp.asarray(image)[None, :, :, None], layout.canvas_hw,
                                              layout.offsets))[..., 0]
     for index, (row_shift, col_shift) in enumerate((r, c) for r in range(3) for c in range(3)):
-        theirs = _authors_canvas(image, 5, 3, row_shift, col_shift)
-        # Every code of their valid strided correlation reads only their canvas ...
-        assert [(n - 5) % 3 for n in theirs.shape] == [0, 0]
-        assert tuple((n - 5) // 3 + 1 for n in theirs.shape) == layout.code_hw
-        # ... which is the top-left corner of ours.
-        np.testing.assert_array_equal(canvases[index, :theirs.shape[0], :theirs.shape[1]], theirs)
+        np.testing.assert_array_equal(canvases[index], _authors_canvas(image, 5, 3, row_shift, col_shift))
+    assert [(n - 5) % 3 for n in layout.canvas_hw] == [0, 0]  # every valid code reads only the canvas
 
 
 def test_rounded_layout_and_shift_mean():
-    (hp, wp), offsets, code_hw = dcea.canvas_layout(128, 128, 11, 7, shift_average=True, layout="rounded")
-    assert (hp, wp) == (140, 140) and len(offsets) == 49 and code_hw == (20, 20)
+    (hp, wp), offsets, boundary = dcea.canvas_layout(128, 128, 11, 7, shift_average=True, layout="rounded")
+    assert (hp, wp) == (140, 140) and len(offsets) == 49 and boundary == "zero"
     assert all(r + 128 <= hp and c + 128 <= wp for r, c in offsets)
     y = jax.random.uniform(jax.random.key(0), (2, 30, 23, 1))
     for layout in dcea.LAYOUTS:
@@ -149,17 +168,17 @@ def test_rounded_layout_and_shift_mean():
 
 
 @pytest.mark.parametrize("layout", dcea.LAYOUTS)
-def test_shift_averaged_model_is_the_mean_of_its_canvases(layout):
-    cfg = _small_config(family="poisson", stride=3, shift_average=True, layout=layout)
+@pytest.mark.parametrize("fast", [True, False])
+def test_shift_averaged_model_is_the_mean_of_its_canvases(layout, fast):
+    cfg = _small_config(family="poisson", stride=3, shift_average=True, layout=layout, fast=fast)
     counts = _observations("poisson", 1, (1, 12, 12, 1), jax.random.key(1))
     model = dcea.DCEA(cfg, rngs=nnx.Rngs(0))
     out = model(counts)
-    canvas_hw, offsets, code_hw = dcea.canvas_layout(12, 12, 5, 3, True, layout)
-    code = model.encode(dcea.make_canvases(counts, canvas_hw, offsets), code_hw)
+    canvas_hw, offsets, boundary = dcea.canvas_layout(12, 12, 5, 3, True, layout)
+    code = model.encode(dcea.make_canvases(counts, canvas_hw, offsets), boundary)
     np.testing.assert_array_equal(code, out.code)
-    assert float(jnp.abs(code[:, :code_hw[0], :code_hw[1]]).max()) > 0
-    assert not np.any(np.asarray(code[:, code_hw[0]:])) and not np.any(np.asarray(code[:, :, code_hw[1]:]))
-    per_canvas = model.decode(code)
+    assert float(jnp.abs(code).max()) > 0
+    per_canvas = model.decode(code, boundary)
     manual = np.mean([per_canvas[i, r:r + 12, c:c + 12] for i, (r, c) in enumerate(offsets)], axis=0)
     np.testing.assert_allclose(out.natural[0], manual, rtol=1e-5, atol=1e-6)
 

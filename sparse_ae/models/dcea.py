@@ -50,22 +50,38 @@ LAYOUTS = ("valid", "rounded")
 # Strided convolutions as patch GEMMs (the fast path)
 # ----------------------------------------------------------------------------------------------
 
-def extract_patches(x: jax.Array, kernel_hw: tuple[int, int], stride: int, boundary: str) -> jax.Array:
-    """(B, H, W, C) -> (B, H/s, W/s, kh·kw·C): patch[b, q, (i, j, c)] = x[b, s·q + (i, j), c].
+def code_size(n: int, k: int, stride: int, boundary: str) -> int:
+    """Codes along a signal side n: n/s, or (n − k)/s + 1 for ``"valid"`` (no padding: every
+    code's k taps inside the signal, as torch's ``conv2d``)."""
+    return (n - k) // stride + 1 if boundary == "valid" else n // stride
 
-    Indices past the end wrap ('circular') or read zeros ('zero'). Pure data movement: the
-    signal is padded to whole blocks, reshaped to (B, H/s, s, W/s, s, C) and ceil(k/s) block
-    offsets are stacked per axis.
+
+def signal_size(a: int, k: int, stride: int, boundary: str) -> int:
+    """The signal side of a codes: s·a, or (a − 1)·s + k for ``"valid"``."""
+    return (a - 1) * stride + k if boundary == "valid" else a * stride
+
+
+def extract_patches(x: jax.Array, kernel_hw: tuple[int, int], stride: int, boundary: str) -> jax.Array:
+    """(B, H, W, C) -> (B, h, w, kh·kw·C): patch[b, q, (i, j, c)] = x[b, s·q + (i, j), c], with
+    (h, w) = :func:`code_size` per side.
+
+    Indices past the end wrap ('circular') or read zeros ('zero'); 'valid' has none. Pure data
+    movement: the signal is padded (or cut) to h + ⌈k/s⌉ − 1 whole blocks, reshaped to
+    (B, ·, s, ·, s, C) and ⌈k/s⌉ block offsets are stacked per axis.
     """
     kh, kw = kernel_hw
     batch, height, width, channels = x.shape
-    a, b = height // stride, width // stride
+    a, b = code_size(height, kh, stride, boundary), code_size(width, kw, stride, boundary)
     jh, jw = -(-kh // stride), -(-kw // stride)
-    pad = ((0, 0), (0, (jh - 1) * stride), (0, (jw - 1) * stride), (0, 0))
-    x = jnp.pad(x, pad, mode="wrap" if boundary == "circular" else "constant")
-    x = x.reshape(batch, a + jh - 1, stride, b + jw - 1, stride, channels)
+    blocks_h, blocks_w = a + jh - 1, b + jw - 1
+    if boundary == "circular":
+        x = jnp.pad(x, ((0, 0), (0, (jh - 1) * stride), (0, (jw - 1) * stride), (0, 0)), mode="wrap")
+    else:
+        x = x[:, :blocks_h * stride, :blocks_w * stride]
+        x = jnp.pad(x, ((0, 0), (0, blocks_h * stride - x.shape[1]), (0, blocks_w * stride - x.shape[2]), (0, 0)))
+    x = x.reshape(batch, blocks_h, stride, blocks_w, stride, channels)
     rows = jnp.stack([x[:, j:j + a] for j in range(jh)], axis=2)
-    rows = rows.reshape(batch, a, jh * stride, b + jw - 1, stride, channels)[:, :, :kh]
+    rows = rows.reshape(batch, a, jh * stride, blocks_w, stride, channels)[:, :, :kh]
     cols = jnp.stack([rows[:, :, :, j:j + b] for j in range(jw)], axis=4)
     cols = cols.reshape(batch, a, kh, b, jw * stride, channels)[:, :, :, :, :kw]
     return cols.transpose(0, 1, 3, 2, 4, 5).reshape(batch, a, b, kh * kw * channels)
@@ -78,33 +94,61 @@ def _kernel_matrix(kernel: jax.Array) -> jax.Array:
 
 
 def patch_analysis(kernel: jax.Array, x: jax.Array, stride: int = 1, boundary: str = "circular") -> jax.Array:
-    """Adjoint conv (B, H, W, C) -> (B, H/s, W/s, M) as one GEMM; equals ``operators.conv_analysis``."""
+    """Adjoint conv (B, H, W, C) -> (B, h, w, M) as one GEMM; equals ``operators.conv_analysis``
+    (and :func:`valid_operator`'s adjoint for 'valid')."""
     patches = extract_patches(x, kernel.shape[:2], stride, boundary)
     return patches @ _kernel_matrix(kernel).astype(patches.dtype)
 
 
 def patch_synthesis(kernel: jax.Array, z: jax.Array, stride: int = 1, boundary: str = "circular") -> jax.Array:
-    """Conv synthesis (B, H/s, W/s, M) -> (B, H, W, C); equals ``operators.conv_synthesis``."""
+    """Conv synthesis (B, h, w, M) -> (B, H, W, C) (:func:`signal_size` per side); equals
+    ``operators.conv_synthesis`` (and :func:`valid_operator`'s forward for 'valid')."""
     kh, kw, _, channels = kernel.shape
     batch, a, b, _ = z.shape
     cols = z @ _kernel_matrix(kernel).astype(z.dtype).T
-    signal = jax.ShapeDtypeStruct((batch, a * stride, b * stride, channels), cols.dtype)
+    signal = jax.ShapeDtypeStruct((batch, signal_size(a, kh, stride, boundary), signal_size(b, kw, stride, boundary),
+                                   channels), cols.dtype)
     fold = jax.linear_transpose(
             functools.partial(extract_patches, kernel_hw=(kh, kw), stride=stride, boundary=boundary), signal)
     return fold(cols)[0]
 
 
-def code_shape(signal_shape, kernel_shape, stride: int) -> tuple[int, int, int, int]:
-    """(B, H/s, W/s, M) of signals (B, H, W, C) and a kernel (kh, kw, M, C)."""
-    return (signal_shape[0], signal_shape[1] // stride, signal_shape[2] // stride, kernel_shape[2])
+def code_shape(signal_shape, kernel_shape, stride: int, boundary: str = "zero") -> tuple[int, int, int, int]:
+    """(B, h, w, M) of signals (B, H, W, C) and a kernel (kh, kw, M, C), see :func:`code_size`."""
+    return (signal_shape[0], code_size(signal_shape[1], kernel_shape[0], stride, boundary),
+            code_size(signal_shape[2], kernel_shape[1], stride, boundary), kernel_shape[2])
+
+
+def valid_operator(kernel: jax.Array, stride: int) -> operators.LinearOperator:
+    """'valid' strided convolutions through the core's zero-boundary operators: codes padded
+    with zeros to the grid whose synthesis covers the signal, the signal cropped (and, for the
+    adjoint, zero-padded back) — exact, at the grid's cost."""
+    kh, kw = kernel.shape[:2]
+    jh, jw = -(-kh // stride), -(-kw // stride)
+    zero = operators.conv_operator(kernel, stride=stride, boundary="zero")
+
+    def forward(z):
+        a, b = z.shape[1:3]
+        full = zero.forward(jnp.pad(z, ((0, 0), (0, jh - 1), (0, jw - 1), (0, 0))))
+        return full[:, :signal_size(a, kh, stride, "valid"), :signal_size(b, kw, stride, "valid")]
+
+    def adjoint(x):
+        a, b = code_size(x.shape[1], kh, stride, "valid"), code_size(x.shape[2], kw, stride, "valid")
+        grid = ((a + jh - 1) * stride - x.shape[1], (b + jw - 1) * stride - x.shape[2])
+        return zero.adjoint(jnp.pad(x, ((0, 0), (0, grid[0]), (0, grid[1]), (0, 0))))[:, :a, :b]
+
+    return operators.LinearOperator(forward, adjoint)
 
 
 def conv_pair(kernel: jax.Array, stride: int, boundary: str, fast: bool) -> operators.LinearOperator:
-    """(synthesis, analysis) of ``kernel`` on the fast path or the core's operators."""
+    """(synthesis, analysis) of ``kernel`` on the fast path or the core's operators; boundary
+    'circular', 'zero' or 'valid' (see :func:`code_size`)."""
     if fast:
         return operators.LinearOperator(
                 forward=functools.partial(patch_synthesis, kernel, stride=stride, boundary=boundary),
                 adjoint=functools.partial(patch_analysis, kernel, stride=stride, boundary=boundary))
+    if boundary == "valid":
+        return valid_operator(kernel, stride)
     return operators.conv_operator(kernel, stride=stride, boundary=boundary)
 
 
@@ -113,52 +157,40 @@ def conv_pair(kernel: jax.Array, stride: int, boundary: str, fast: bool) -> oper
 # ----------------------------------------------------------------------------------------------
 
 class CanvasLayout(NamedTuple):
-    """Where an image sits in its canvases.
-
-    canvas_hw: (Hp, Wp) seen by the operators, multiples of s. offsets: (top, left) of the
-    image in each canvas (one per shift). code_hw: the code rows and columns that may be
-    non-zero, (≤ Hp/s, ≤ Wp/s); the encoder holds the others at zero.
-    """
+    """Where an image sits in its canvases: canvas_hw (Hp, Wp), the (top, left) offset of the
+    image in each canvas (one per shift) and the boundary of the canvases' convolutions."""
 
     canvas_hw: tuple[int, int]
     offsets: tuple[tuple[int, int], ...]
-    code_hw: tuple[int, int]
-
-
-def _valid_extent(n: int, k: int, s: int) -> int:
-    """The authors' padded length of a side n: s before the image, then enough that (length − k)
-    is a multiple of s, plus s more (their ``calc_pad_sizes``)."""
-    return s + n + (-(n + s - k)) % s + s
+    boundary: str
 
 
 def canvas_layout(height: int, width: int, kernel_size: int, stride: int, shift_average: bool,
-                  layout: str = "valid") -> CanvasLayout:
+                  layout: str = "valid", boundary: str = "zero") -> CanvasLayout:
     """The :class:`CanvasLayout` of an image (H, W) for kernels k×k at stride s.
 
-    stride 1: the image itself (one shift, no padding). stride s > 1, over the s² shifts (r, c)
-    (shift_average) or shift (0, 0) only:
+    stride 1: the image itself (one shift, no padding, convolutions with ``boundary``). stride
+    s > 1, over the s² shifts (r, c) (shift_average) or shift (0, 0) only:
 
-    - ``"valid"`` (the authors' code): the image at offset (s − r, s − c) in a canvas of
-      E = :func:`_valid_extent` rows (columns), so that every code of a valid (unpadded) strided
-      correlation, n = (E − k)/s + 1 per side, reads only canvas pixels. The operators see the
-      canvas rounded up to s·(n − 1 + ⌈k/s⌉); codes past n stay zero.
+    - ``"valid"`` (the authors' ``split_image`` / ``calc_pad_sizes``): the image at offset
+      (s − r, s − c) in a canvas of s + H + p rows, p ≥ s the least with (s + H + p − k) a
+      multiple of s (columns alike), coded by 'valid' strided convolutions: each of the
+      (Hp − k)/s + 1 code rows reads only canvas pixels.
     - ``"rounded"`` (this project's earlier layout): a margin P = max(k − s, 0), offsets
-      P + (r, c), Hp = s·⌈(H + P + s − 1)/s⌉ and every code free, so the last code row and
-      column overlap zeros past the canvas.
+      P + (r, c), Hp = s·⌈(H + P + s − 1)/s⌉, convolutions with ``boundary``: the last code row
+      and column overlap zeros past the canvas.
     """
     if stride == 1:
-        return CanvasLayout((height, width), ((0, 0),), (height, width))
+        return CanvasLayout((height, width), ((0, 0),), boundary)
     shifts = range(stride) if shift_average else range(1)
     if layout == "valid":
-        codes = [(_valid_extent(n, kernel_size, stride) - kernel_size) // stride + 1 for n in (height, width)]
-        grid = tuple(n - 1 + -(-kernel_size // stride) for n in codes)
-        return CanvasLayout((stride * grid[0], stride * grid[1]),
-                            tuple((stride - r, stride - c) for r in shifts for c in shifts), tuple(codes))
+        size = lambda n: stride + n + (-(n + stride - kernel_size)) % stride + stride  # noqa: E731
+        return CanvasLayout((size(height), size(width)), tuple((stride - r, stride - c) for r in shifts for c in shifts),
+                            "valid")
     margin = max(kernel_size - stride, 0)
     size = lambda n: stride * -(-(n + margin + stride - 1) // stride)  # noqa: E731
-    canvas = (size(height), size(width))
-    return CanvasLayout(canvas, tuple((margin + r, margin + c) for r in shifts for c in shifts),
-                        (canvas[0] // stride, canvas[1] // stride))
+    return CanvasLayout((size(height), size(width)), tuple((margin + r, margin + c) for r in shifts for c in shifts),
+                        boundary)
 
 
 def make_canvases(y: jax.Array, canvas_hw: tuple[int, int], offsets) -> jax.Array:
@@ -208,7 +240,8 @@ class DCEAConfig:
     shift_average: run all s² shifted canvases and average (s > 1). layout: where the image sits
       in its canvases, "valid" (the authors') or "rounded" (see :func:`canvas_layout`; with the
       authors' weights "rounded" costs about 0.1 dB at every peak, mostly at the borders).
-    boundary: conv boundary.
+    boundary: conv boundary at stride 1 and in the "rounded" layout ("valid" codes its canvases
+      with 'valid' convolutions, as the authors).
     normalize_atoms: use unit-norm atoms (functionally, inside the call).
     init_lipschitz_margin: > 0 scales the random initial kernels by 1/sqrt(margin · ‖H‖²) so the
       step α = 1 of the paper is stable; 0 keeps unit-norm atoms.
@@ -278,16 +311,6 @@ class DCEAOutput(NamedTuple):
     code: jax.Array
 
 
-def code_mask(grid_hw: tuple[int, int], code_hw: tuple[int, int], dtype) -> jax.Array | float:
-    """(h, w, 1) ones on the first ``code_hw`` rows and columns of a code grid, zeros after; the
-    scalar 1 when the whole grid is free."""
-    if tuple(code_hw) == tuple(grid_hw):
-        return 1.0
-    rows = jnp.arange(grid_hw[0])[:, None, None] < code_hw[0]
-    cols = jnp.arange(grid_hw[1])[None, :, None] < code_hw[1]
-    return (rows & cols).astype(dtype)
-
-
 def log_penalty_weights(code: jax.Array, eps: float) -> jax.Array:
     """ε/(|x̄| + ε) of a code x̄ (stop-gradient): the slope of ε·log(1 + |x|/ε) at x̄, in (0, 1]."""
     return eps / (jnp.abs(jax.lax.stop_gradient(code)) + eps)
@@ -342,33 +365,31 @@ class DCEA(nnx.Module):
             return jax.nn.elu(r, alpha)
         return alpha * jax.nn.elu(r / alpha)
 
-    def encode(self, y: jax.Array, code_hw: tuple[int, int] | None = None) -> jax.Array:
-        """Codes (B', Hp/s, Wp/s, M) of canvases y (B', Hp, Wp, C): T proximal-gradient steps,
-        then T more per reweighting pass. ``code_hw``: only the first (h, w) code rows and
-        columns may be non-zero (None: all)."""
+    def encode(self, y: jax.Array, boundary: str | None = None) -> jax.Array:
+        """Codes (B', h, w, M) of canvases y (B', Hp, Wp, C): T proximal-gradient steps, then T
+        more per reweighting pass; convolutions with ``boundary`` (default ``cfg.boundary``)."""
         cfg = self.cfg
+        boundary = boundary or cfg.boundary
         w_e, w_d, _ = self.kernels()
-        enc = conv_pair(w_e, cfg.stride, cfg.boundary, cfg.fast)
-        dec = enc if cfg.tied else conv_pair(w_d, cfg.stride, cfg.boundary, cfg.fast)
+        enc = conv_pair(w_e, cfg.stride, boundary, cfg.fast)
+        dec = enc if cfg.tied else conv_pair(w_d, cfg.stride, boundary, cfg.fast)
         grad_fn = lambda z: -enc.adjoint(self.residual(y, dec.forward(z) + cfg.mu))  # noqa: E731
-        shape = code_shape(y.shape, w_e.shape, cfg.stride)
-        keep = code_mask(shape[1:3], code_hw or shape[1:3], y.dtype)
 
         def solve(z0, threshold):
-            prox_fn = lambda v, step: keep * prox.soft_threshold(v, threshold, nonneg=cfg.nonneg)  # noqa: E731
+            prox_fn = lambda v, step: prox.soft_threshold(v, threshold, nonneg=cfg.nonneg)  # noqa: E731
             return solvers.proximal_gradient(grad_fn, prox_fn, z0, cfg.step, cfg.num_iters,
                                              accelerated=cfg.accelerated, unroll=cfg.unroll)
 
         threshold = self.threshold()
-        z = solve(jnp.zeros(shape, y.dtype), threshold)
+        z = solve(jnp.zeros(code_shape(y.shape, w_e.shape, cfg.stride, boundary), y.dtype), threshold)
         for _ in range(cfg.reweight_passes):
             z = solve(z, threshold * log_penalty_weights(z, cfg.reweight_eps))
         return z
 
-    def decode(self, code: jax.Array) -> jax.Array:
-        """η = H x + mu on the canvases."""
+    def decode(self, code: jax.Array, boundary: str | None = None) -> jax.Array:
+        """η = H x + mu on the canvases (convolutions with ``boundary``, default ``cfg.boundary``)."""
         _, _, h = self.kernels()
-        return conv_pair(h, self.cfg.stride, self.cfg.boundary, self.cfg.fast).forward(code) + self.cfg.mu
+        return conv_pair(h, self.cfg.stride, boundary or self.cfg.boundary, self.cfg.fast).forward(code) + self.cfg.mu
 
     def __call__(self, y: jax.Array) -> DCEAOutput:
         """y (B, H, W, C) observations in the family's sample space -> :class:`DCEAOutput`.
@@ -383,9 +404,11 @@ class DCEA(nnx.Module):
                              f"kernel, config.model.kernel_size={cfg.kernel_size}), got shape {tuple(y.shape)}")
         if not isinstance(y, jax.core.Tracer):  # concrete input: check the sample space
             families.get_family(cfg.family, trials=cfg.trials).validate(y)
-        layout = canvas_layout(y.shape[1], y.shape[2], cfg.kernel_size, cfg.stride, cfg.shift_average, cfg.layout)
-        code = self.encode(make_canvases(y, layout.canvas_hw, layout.offsets), layout.code_hw)
-        return DCEAOutput(average_canvases(self.decode(code), y.shape[1:3], layout.offsets), code)
+        layout = canvas_layout(y.shape[1], y.shape[2], cfg.kernel_size, cfg.stride, cfg.shift_average, cfg.layout,
+                               cfg.boundary)
+        code = self.encode(make_canvases(y, layout.canvas_hw, layout.offsets), layout.boundary)
+        natural = self.decode(code, layout.boundary)
+        return DCEAOutput(average_canvases(natural, y.shape[1:3], layout.offsets), code)
 
 
 def count_params(model: nnx.Module) -> int:
@@ -401,9 +424,11 @@ def conv_flops(cfg: DCEAConfig, image_hw: tuple[int, int], batch: int = 1) -> di
     1 + R solves, plus the decoder); a training step ~3× the forward (backward = 2 convs per conv:
     input and kernel gradients).
     """
-    (hp, wp), offsets, _ = canvas_layout(*image_hw, cfg.kernel_size, cfg.stride, cfg.shift_average, cfg.layout)
+    (hp, wp), offsets, boundary = canvas_layout(*image_hw, cfg.kernel_size, cfg.stride, cfg.shift_average, cfg.layout,
+                                                cfg.boundary)
     kh, kw = cfg.kernel_hw
-    per_conv = 2.0 * (hp // cfg.stride) * (wp // cfg.stride) * cfg.num_filters * kh * kw * cfg.channels
+    codes = code_size(hp, kh, cfg.stride, boundary) * code_size(wp, kw, cfg.stride, boundary)
+    per_conv = 2.0 * codes * cfg.num_filters * kh * kw * cfg.channels
     forward = batch * len(offsets) * (2 * cfg.num_iters * (1 + cfg.reweight_passes) + 1) * per_conv
     return {"forward": forward, "train_step": 3.0 * forward}
 

@@ -1,0 +1,129 @@
+"""DCEA Poisson denoiser trained here, in the authors' form, on Train400: Set12 PSNR against training time.
+
+    python -m benchmarks.dcea_train [--variant=untied] [--peak=4] [--minutes=20[,20]] [--lr=...]
+                                    [--schedules=one_shift,all_shifts] [--export]
+                                    [--out=benchmarks/results/dcea_train_untied_peak4.json]
+
+Two schedules of ``configs/dcea_poisson_denoise.py`` from the same initialisation:
+``one_shift`` (the config's default: each step codes one canvas of each random 128×128 crop, batch
+``--batch``) and ``all_shifts`` (the authors': all 49 shifted canvases of one crop per step, batch
+1). Each trains with the task's jitted ``train_step`` on the real Train400 pipeline for
+``--minutes`` of step time (data loading and evaluation not counted); every ``--eval-every``
+minutes the current network denoises the Set12 images of ``--eval-images`` (256×256 ones by
+default) with ``--draws`` fixed noise draws each (the task's ``eval_step``: 49-shift averaging,
+the paper's PSNR), giving the curve PSNR-versus-training-time. ``--export`` saves the last
+parameters of the first schedule as ``benchmarks/results/dcea_params/<variant>_peak<p>.npz``
+(+ ``.json``), which ``python -m benchmarks.dcea_denoise`` evaluates on all of Set12.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+from benchmarks import common, dcea_denoise
+from sparse_ae import data as data_lib
+from sparse_ae.evaluators import poisson_denoising
+from sparse_ae.train.tasks import dcea as dcea_task
+
+CONFIG = "configs/dcea_poisson_denoise.py"
+SCHEDULES = {"one_shift": False, "all_shifts": True}
+
+
+def schedule_config(variant: str, peak: float, schedule: str, batch: int):
+    config = common.load_config(f"{CONFIG}:{variant},peak={peak:g},shift_average={SCHEDULES[schedule]}")
+    config.data.batch_size = batch if schedule == "one_shift" else 1
+    config.train.num_steps = 10**6   # the cosine schedule stays near its peak lr for a short run
+    config.optim.schedule = "constant"
+    return config
+
+
+def set12_psnr(task, state, images: list[np.ndarray], draws: int) -> float:
+    """Mean over images of the mean over draws of the paper's PSNR (the task's eval_step)."""
+    eval_step = jax.jit(task.eval_step)
+    psnrs = []
+    for x in images:
+        batch = {"image": x[None, :, :, None].astype(np.float32)}
+        per_draw = [poisson_denoising.peak_psnr(batch["image"], np.asarray(
+                eval_step(state, {**batch, "noise_seed": np.array([d], np.int32)})["reconstruction"]))[0]
+                    for d in range(draws)]
+        psnrs.append(np.mean(per_draw))
+    return float(np.mean(psnrs))
+
+
+def train_curve(config, images, minutes: float, eval_every: float, draws: int, label: str):
+    """Trains ``config`` for ``minutes`` of step time; returns (curve rows, final state)."""
+    task = dcea_task.make_task(config)
+    batches = iter(data_lib.build(config.data, "train", seed=config.seed, train=True,
+                                  per_process_batch=config.data.batch_size))
+    rng = jax.random.key(config.seed)
+    strip = lambda b: {k: v for k, v in b.items() if k != "valid"}  # noqa: E731
+    state = jax.jit(task.init)(rng, strip(next(batches)))
+    step_fn = jax.jit(task.train_step, donate_argnums=0)
+    jax.block_until_ready(step_fn(jax.tree.map(np.copy, state), strip(next(batches)), rng))  # compile
+    rows, seconds, step, next_eval = [], 0.0, 0, 0.0
+    while True:
+        if seconds >= next_eval or seconds >= 60 * minutes:
+            rows.append({"schedule": label, "step": step, "train minutes": round(seconds / 60, 2),
+                         "examples": step * config.data.batch_size,
+                         "Set12 PSNR": round(set12_psnr(task, state, images, draws), 3)})
+            print(rows[-1], flush=True)
+            next_eval += 60 * eval_every
+            if seconds >= 60 * minutes:
+                return rows, state
+        batch = strip(next(batches))
+        start = time.perf_counter()
+        state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step))
+        jax.block_until_ready(metrics)
+        seconds += time.perf_counter() - start
+        step += 1
+
+
+def main() -> None:
+    parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--variant", choices=("tied", "untied"), default="untied")
+    parser.add_argument("--peak", type=float, default=4.0)
+    parser.add_argument("--schedules", default="one_shift,all_shifts")
+    parser.add_argument("--batch", type=int, default=4, help="crops per step of the one-shift schedule")
+    parser.add_argument("--minutes", default="20", help="training (step) minutes, one value or one per schedule")
+    parser.add_argument("--lr", type=float, default=0.0, help="learning rate (0: the config's)")
+    parser.add_argument("--eval-every", type=float, default=2.5, help="minutes of training between evaluations")
+    parser.add_argument("--eval-images", default="01,02,03,04,05,06,07", help="Set12 image names")
+    parser.add_argument("--draws", type=int, default=1, help="noise draws per image in the curve")
+    parser.add_argument("--export", action="store_true", help="save the first schedule's final parameters")
+    args = parser.parse_args()
+    if args.peak <= 0:
+        parser.error(f"--peak must be > 0, got {args.peak}")
+    schedules = args.schedules.split(",")
+    minutes = [1.0] if args.quick else [float(m) for m in args.minutes.split(",")]
+    minutes *= len(schedules) if len(minutes) == 1 else 1
+    if len(minutes) != len(schedules):
+        parser.error(f"--minutes needs one value or one per schedule ({len(schedules)}), got {args.minutes!r}")
+    eval_every = 0.5 if args.quick else args.eval_every
+    folder = data_lib.shared_path("set12")
+    images = dcea_denoise.load_images(folder)
+    names = sorted(p.stem for p in data_lib.image_paths(data_lib.DataConfig(name="set12", path=str(folder))))
+    images = [x for name, x in zip(names, images) if name in args.eval_images.split(",")]
+    rows, summary = [], {}
+    for index, (schedule, budget) in enumerate(zip(schedules, minutes)):
+        config = schedule_config(args.variant, args.peak, schedule, args.batch)
+        if args.lr:
+            config.optim.lr = args.lr
+        curve, state = train_curve(config, images, budget, eval_every, args.draws, schedule)
+        rows += curve
+        summary[schedule] = {"steps": curve[-1]["step"], "seconds per step": round(60 * curve[-1]["train minutes"]
+                                                                                      / max(curve[-1]["step"], 1), 4)}
+        if args.export and index == 0 and not args.quick:
+            dcea_denoise.save_params(f"{args.variant}_peak{args.peak:g}", config, state.params, curve[-1]["step"])
+    common.print_table(rows, ["schedule", "step", "train minutes", "examples", "Set12 PSNR"])
+    print(summary)
+    if args.out:
+        common.write_json(args.out, {"machine": common.machine_info(), "quick": args.quick, "variant": args.variant,
+                                     "peak": args.peak, "eval images": args.eval_images, "draws": args.draws,
+                                     "rows": rows, "schedules": summary})
+
+
+if __name__ == "__main__":
+    main()
