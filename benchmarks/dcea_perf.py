@@ -1,26 +1,33 @@
-"""DCEA speed at the paper's Poisson configuration (169 filters 11×11, stride 7, T = 15) with
-shift averaging (49 shifted canvases): denoising one 256×256 image, and one batch-1 training step
-on a 128×128 crop (the task's jitted train_step: forward, backward, Adam), for DCEA-C and
-DCEA-UC, on the patch-GEMM fast path and the core's conv operators.
+"""DCEA speed at the authors' Poisson network (169 filters 11×11, stride 7, T = 15, their 49-shift
+layout): denoising one 256×256 image, and one batch-1 training step on a 128×128 crop (the task's
+jitted train_step: forward, backward, Adam), for DCEA-C and DCEA-UC, on the patch-GEMM fast path
+and (without --quick) the core's conv operators; against the authors' computation in PyTorch.
 
-    python -m benchmarks.dcea_perf [--quick] [--out=benchmarks/results/dcea_perf.json]
+    python -m benchmarks.dcea_perf [--quick] [--peer-python=PYTHON] [--out=benchmarks/results/dcea_perf.json]
 
 FLOPs are the useful multiply-adds of the convolutions (``sparse_ae.models.dcea.conv_flops``:
 2T + 1 convs per canvas forward, training ≈ 3× forward); GFLOP/s is set against a large 3×3
 convolution (8×128×128×64 -> 64, XLA's conv) timed right before each row as the machine's ceiling.
-Reference (official PyTorch code, 2 CPU cores): ~2.4 s per training step, 4.2–4.5 s per image.
+``--peer-python``: an interpreter with torch; it runs ``benchmarks/dcea_torch_peer.py`` (the
+authors' forward and supervised step, checked against their published outputs) in the same run,
+right after this project's rows, and the table gains its seconds and the speed-up.
 """
 
 from __future__ import annotations
 
-import pathlib
+import json
+import subprocess
 
 import jax
+from flax import nnx
 
 from benchmarks import common
+from sparse_ae import data as data_lib
+from sparse_ae.models import dcea as dcea_model
+from sparse_ae.train.tasks import dcea as dcea_task
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = "configs/dcea_poisson_denoise.py"
+PEER = common.REPO / "benchmarks" / "dcea_torch_peer.py"
 
 
 def conv_ceiling(repeats: int) -> float:
@@ -34,13 +41,7 @@ def conv_ceiling(repeats: int) -> float:
 
 
 def measure(variant: str, fast: bool, repeats: int) -> list[dict]:
-    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
-    from flax import nnx  # pylint: disable=import-outside-toplevel
-
-    from sparse_ae.models import dcea as dcea_model  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train.tasks import dcea as dcea_task  # pylint: disable=import-outside-toplevel
-
-    config = load_config(f"{CONFIG}:{variant},shift_average=true")
+    config = common.load_config(f"{CONFIG}:{variant},shift_average=true")
     config.model.fast = fast
     config.data.batch_size = 1
     task = dcea_task.make_task(config)
@@ -66,8 +67,17 @@ def measure(variant: str, fast: bool, repeats: int) -> list[dict]:
     return rows
 
 
+def peer_seconds(python: str, repeats: int) -> dict:
+    """The PyTorch peer's median seconds per row (one process, ``python``)."""
+    data = data_lib.shared_data_dir() / "dcea_official"
+    command = [python, str(PEER), f"--repeats={repeats}", *([f"--check={data}"] if data.exists() else [])]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--peer-python", default=None, help="a Python with torch for the authors' computation")
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
     rows = []
@@ -76,9 +86,16 @@ def main() -> None:
             rows += measure(variant, fast, repeats)
     columns = ["model", "path", "what", "params", "seconds", "GFLOP", "GFLOP/s", "3x3 conv GFLOP/s",
                "% of 3x3 conv", "unroll"]
+    peer = {}
+    if args.peer_python:
+        peer = peer_seconds(args.peer_python, repeats)
+        for row in rows:
+            theirs = peer[f"{row['model']} {row['what']}"]
+            row.update({"authors' code s": round(theirs, 3), "speed-up": round(theirs / row["seconds"], 2)})
+        columns += ["authors' code s", "speed-up"]
     common.print_table(rows, columns)
-    common.write_json(args.out or REPO / "benchmarks" / "results" / "dcea_perf.json",
-                      {"machine": common.machine_info(), "quick": args.quick, "rows": rows})
+    if args.out:
+        common.write_json(args.out, {"machine": common.machine_info(), "quick": args.quick, "rows": rows, "peer": peer})
 
 
 if __name__ == "__main__":

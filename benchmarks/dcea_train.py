@@ -13,20 +13,29 @@ minutes the current network denoises the Set12 images of ``--eval-images`` (256Ã
 default) with ``--draws`` fixed noise draws each (the task's ``eval_step``: 49-shift averaging,
 the paper's PSNR), giving the curve PSNR-versus-training-time. ``--export`` saves the last
 parameters of the first schedule as ``benchmarks/results/dcea_params/<variant>_peak<p>.npz``
-(+ ``.json``), which ``python -m benchmarks.dcea_denoise`` evaluates on all of Set12.
+(+ ``.json``), which ``python -m benchmarks.dcea_denoise`` evaluates on all of Set12. The authors'
+published network of the same variant and peak is measured the same way; with ``--out`` a PNG
+of the curves sits beside the JSON.
 """
 
 from __future__ import annotations
 
+import json
+import pathlib
 import time
 
 import jax
+import matplotlib
 import numpy as np
 
 from benchmarks import common, dcea_denoise
 from sparse_ae import data as data_lib
 from sparse_ae.evaluators import poisson_denoising
+from sparse_ae.tools import import_dcea
 from sparse_ae.train.tasks import dcea as dcea_task
+
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt  # noqa: E402  # pylint: disable=wrong-import-position
 
 CONFIG = "configs/dcea_poisson_denoise.py"
 SCHEDULES = {"one_shift": False, "all_shifts": True}
@@ -51,6 +60,54 @@ def set12_psnr(task, state, images: list[np.ndarray], draws: int) -> float:
                     for d in range(draws)]
         psnrs.append(np.mean(per_draw))
     return float(np.mean(psnrs))
+
+
+def official_psnr(variant: str, peak: float, images, draws: int) -> float | None:
+    """The same measurement for the authors' published network (None if it is not there)."""
+    path = data_lib.shared_data_dir() / "dcea_official" / f"{variant}_peak{peak:g}.npz"
+    if not path.exists():
+        return None
+    config, params = import_dcea.imported_config(str(path), CONFIG)
+    task = dcea_task.make_task(config)
+    state = jax.jit(task.init)(jax.random.key(0), {"image": np.zeros((1, 128, 128, 1), np.float32)})
+    return set12_psnr(task, state.replace(params=params), images, draws)
+
+
+def plot(rows: list[dict], official: float | None, title: str, path: pathlib.Path) -> None:
+    """PSNR against training hours per schedule, the authors' network as a horizontal line."""
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for schedule in dict.fromkeys(r["schedule"] for r in rows):
+        mine = [r for r in rows if r["schedule"] == schedule]
+        axes.plot([r["train minutes"] / 60 for r in mine], [r["Set12 PSNR"] for r in mine], "o-", label=schedule)
+    if official is not None:
+        axes.axhline(official, color="k", linestyle="--", label="authors' weights")
+    axes.set(xlabel="training hours (step time, 2 CPU cores)", ylabel="PSNR (dB)", title=title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def eval_images(names: str) -> list[np.ndarray]:
+    """The Set12 images named in the comma list ``names`` (file stems), in file order."""
+    folder = data_lib.shared_path("set12")
+    paths = data_lib.image_paths(data_lib.DataConfig(name="set12", path=str(folder)))
+    return [x for p, x in zip(paths, dcea_denoise.load_images(folder)) if p.stem in names.split(",")]
+
+
+def replot(path: pathlib.Path) -> None:
+    """Adds the authors' network to a written result (same images and draws) and redraws its PNG."""
+    result = json.loads(path.read_text())
+    images = eval_images(result["eval images"])
+    result["authors' weights"] = official_psnr(result["variant"], result["peak"], images, result["draws"])
+    common.write_json(path, result)
+    plot(result["rows"], result["authors' weights"], title(result["variant"], result["peak"], result["eval images"]),
+         path.with_suffix(".png"))
+
+
+def title(variant: str, peak: float, eval_images: str) -> str:
+    return f"DCEA-{'C' if variant == 'tied' else 'UC'}, peak {peak:g}, Set12 {eval_images}"
 
 
 def train_curve(config, images, minutes: float, eval_every: float, draws: int, label: str):
@@ -93,19 +150,21 @@ def main() -> None:
     parser.add_argument("--eval-images", default="01,02,03,04,05,06,07", help="Set12 image names")
     parser.add_argument("--draws", type=int, default=1, help="noise draws per image in the curve")
     parser.add_argument("--export", action="store_true", help="save the first schedule's final parameters")
+    parser.add_argument("--replot", type=pathlib.Path, default=None,
+                        help="a JSON this benchmark wrote: measure the authors' network and redraw its PNG only")
     args = parser.parse_args()
     if args.peak <= 0:
         parser.error(f"--peak must be > 0, got {args.peak}")
+    if args.replot:
+        replot(args.replot)
+        return
     schedules = args.schedules.split(",")
     minutes = [1.0] if args.quick else [float(m) for m in args.minutes.split(",")]
     minutes *= len(schedules) if len(minutes) == 1 else 1
     if len(minutes) != len(schedules):
         parser.error(f"--minutes needs one value or one per schedule ({len(schedules)}), got {args.minutes!r}")
     eval_every = 0.5 if args.quick else args.eval_every
-    folder = data_lib.shared_path("set12")
-    images = dcea_denoise.load_images(folder)
-    names = sorted(p.stem for p in data_lib.image_paths(data_lib.DataConfig(name="set12", path=str(folder))))
-    images = [x for name, x in zip(names, images) if name in args.eval_images.split(",")]
+    images = eval_images(args.eval_images)
     rows, summary = [], {}
     for index, (schedule, budget) in enumerate(zip(schedules, minutes)):
         config = schedule_config(args.variant, args.peak, schedule, args.batch)
@@ -117,12 +176,15 @@ def main() -> None:
                                                                                       / max(curve[-1]["step"], 1), 4)}
         if args.export and index == 0 and not args.quick:
             dcea_denoise.save_params(f"{args.variant}_peak{args.peak:g}", config, state.params, curve[-1]["step"])
+    official = official_psnr(args.variant, args.peak, images, args.draws)
     common.print_table(rows, ["schedule", "step", "train minutes", "examples", "Set12 PSNR"])
-    print(summary)
+    print(summary, f"authors' weights: {official}")
     if args.out:
-        common.write_json(args.out, {"machine": common.machine_info(), "quick": args.quick, "variant": args.variant,
-                                     "peak": args.peak, "eval images": args.eval_images, "draws": args.draws,
-                                     "rows": rows, "schedules": summary})
+        path = common.write_json(args.out, {
+                "machine": common.machine_info(), "quick": args.quick, "variant": args.variant, "peak": args.peak,
+                "eval images": args.eval_images, "draws": args.draws, "rows": rows, "schedules": summary,
+                "authors' weights": official})
+        plot(rows, official, title(args.variant, args.peak, args.eval_images), path.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ Sources (``config.data.name``): "digits", "natural_crops", "set12", "train400",
 """
 
 from sparse_ae.data.config import DataConfig, default_config
-from sparse_ae.data.image_files import image_paths, shared_path
+from sparse_ae.data.image_files import image_paths, shared_data_dir, shared_path
 from sparse_ae.data.pipeline import KNOWN_SOURCES, build, element_spec, num_examples, validate_config
 from sparse_ae.data.sharding import to_global_batch
 
 __all__ = [
     "KNOWN_SOURCES", "DataConfig", "build", "default_config", "element_spec", "image_paths",
-    "num_examples", "shared_path", "to_global_batch", "validate_config",
+    "num_examples", "shared_data_dir", "shared_path", "to_global_batch", "validate_config",
 ]
