@@ -24,7 +24,7 @@ AREAS = {
         "sparse-coding core": ("unroll", "conv_gflops", "vs_sporco", "lista"),
         "training framework": ("input_pipeline", "train_step", "memory"),
         "CSC-CTRL": ("ctrl",),
-        "DCEA": ("dcea_ecdl", "dcea_perf", "dcea_denoise"),
+        "DCEA": ("dcea_ecdl", "dcea_perf", "dcea_denoise", "dcea_train"),
         "SC-VAE": ("sc_vae_perf", "sc_vae_compare", "sc_vae_ablation", "sc_vae_segmentation"),
         "sparse generators": ("sparse_gan",),
         "conv sparse AE": ("conv_sae",),

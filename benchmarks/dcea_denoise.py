@@ -127,11 +127,13 @@ def network_rows(weights: str, departures: bool) -> list[tuple[str, bool, dict]]
 
 
 def evaluate_peak(images, peak: float, draws: int, anchor_draws: int, weights: str, departures: bool,
-                  seed: int = 0) -> list[dict]:
+                  variants: tuple[str, ...] = ("tied", "untied"), seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     noisy = [[rng.poisson(x / (x.max() / peak)).astype(np.float64) for _ in range(draws)] for x in images]
     rows = []
     for variant, label in VARIANTS:
+        if variant not in variants:
+            continue
         name = f"{variant}_peak{peak:g}"
         loaded = load_weights(weights, name)
         if loaded is None:
@@ -173,6 +175,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=10, help="noise draws per image for DCEA")
     parser.add_argument("--anchor-draws", type=int, default=2, help="draws per image for Anscombe+BM3D (0: skip)")
     parser.add_argument("--peaks", type=str, default="1,2,4")
+    parser.add_argument("--variants", type=str, default="tied,untied", help="DCEA-C (tied) and/or DCEA-UC (untied)")
     parser.add_argument("--departures", action="store_true",
                         help="official weights: also each of this project's earlier variants, one at a time")
     parser.add_argument("--export", type=str, default=None, help="training workdir to export params from")
@@ -184,11 +187,15 @@ def main() -> None:
         export(args.export, args.name)
         return
     draws = 2 if args.quick else args.draws
+    peaks = [float(p) for p in args.peaks.split(",")]
+    if min(peaks) <= 0 or draws < 1:
+        parser.error(f"--peaks must be > 0 and --draws >= 1, got {args.peaks!r} and {draws}")
     images = load_images(args.images or data_lib.shared_path("set12"))
     rows = []
-    for peak in (float(p) for p in args.peaks.split(",")):
+    for peak in peaks:
         rows += evaluate_peak(images[:2] if args.quick else images, peak, draws,
-                              0 if args.quick else args.anchor_draws, args.weights, args.departures)
+                              0 if args.quick else args.anchor_draws, args.weights, args.departures,
+                              tuple(args.variants.split(",")))
     common.print_table(rows, ["peak", "method", "network", "shift avg", "draws", "PSNR", "paper", "seconds"])
     training = ({} if args.weights == "official" else
                 {p.stem: json.loads(p.read_text()) for p in sorted(PARAMS.glob("*.json"))})
