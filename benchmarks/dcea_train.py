@@ -1,6 +1,6 @@
 """DCEA Poisson denoiser trained here, in the authors' form, on Train400: Set12 PSNR against training time.
 
-    python -m benchmarks.dcea_train [--variant=untied] [--peak=4] [--minutes=20[,20]] [--lr=...]
+    python -m benchmarks.dcea_train [--variant=untied] [--peak=4] [--minutes=20[,20] | --steps=N] [--lr=...]
                                     [--schedules=one_shift,all_shifts] [--export]
                                     [--out=benchmarks/results/dcea_train_untied_peak4.json]
 
@@ -8,7 +8,8 @@ Two schedules of ``configs/dcea_poisson_denoise.py`` from the same initialisatio
 ``one_shift`` (the config's default: each step codes one canvas of each random 128×128 crop, batch
 ``--batch``) and ``all_shifts`` (the authors': all 49 shifted canvases of one crop per step, batch
 1). Each trains with the task's jitted ``train_step`` on the real Train400 pipeline for
-``--minutes`` of step time (data loading and evaluation not counted); every ``--eval-every``
+``--minutes`` of step time at a constant learning rate (data loading and evaluation not
+counted), or for ``--steps`` steps with the config's cosine decay; every ``--eval-every``
 minutes the current network denoises the Set12 images of ``--eval-images`` (256×256 ones by
 default) with ``--draws`` fixed noise draws each (the task's ``eval_step``: 49-shift averaging,
 the paper's PSNR), giving the curve PSNR-versus-training-time. ``--export`` saves the last
@@ -41,11 +42,15 @@ CONFIG = "configs/dcea_poisson_denoise.py"
 SCHEDULES = {"one_shift": False, "all_shifts": True}
 
 
-def schedule_config(variant: str, peak: float, schedule: str, batch: int):
+def schedule_config(variant: str, peak: float, schedule: str, batch: int, steps: int):
+    """The config of a run: ``steps`` > 0 with the config's cosine decay over them, else a
+    constant learning rate (a run stopped by time)."""
     config = common.load_config(f"{CONFIG}:{variant},peak={peak:g},shift_average={SCHEDULES[schedule]}")
     config.data.batch_size = batch if schedule == "one_shift" else 1
-    config.train.num_steps = 10**6   # the cosine schedule stays near its peak lr for a short run
-    config.optim.schedule = "constant"
+    if steps:
+        config.train.num_steps = steps
+    else:
+        config.optim.schedule = "constant"
     return config
 
 
@@ -110,8 +115,9 @@ def title(variant: str, peak: float, eval_images: str) -> str:
     return f"DCEA-{'C' if variant == 'tied' else 'UC'}, peak {peak:g}, Set12 {eval_images}"
 
 
-def train_curve(config, images, minutes: float, eval_every: float, draws: int, label: str):
-    """Trains ``config`` for ``minutes`` of step time; returns (curve rows, final state)."""
+def train_curve(config, images, minutes: float, eval_every: float, draws: int, label: str, steps: int = 0):
+    """Trains ``config`` for ``steps`` steps or else ``minutes`` of step time; returns (curve rows,
+    final state)."""
     task = dcea_task.make_task(config)
     batches = iter(data_lib.build(config.data, "train", seed=config.seed, train=True,
                                   per_process_batch=config.data.batch_size))
@@ -122,13 +128,14 @@ def train_curve(config, images, minutes: float, eval_every: float, draws: int, l
     jax.block_until_ready(step_fn(jax.tree.map(np.copy, state), strip(next(batches)), rng))  # compile
     rows, seconds, step, next_eval = [], 0.0, 0, 0.0
     while True:
-        if seconds >= next_eval or seconds >= 60 * minutes:
+        done = step >= steps if steps else seconds >= 60 * minutes
+        if seconds >= next_eval or done:
             rows.append({"schedule": label, "step": step, "train minutes": round(seconds / 60, 2),
                          "examples": step * config.data.batch_size,
                          "Set12 PSNR": round(set12_psnr(task, state, images, draws), 3)})
             print(rows[-1], flush=True)
             next_eval += 60 * eval_every
-            if seconds >= 60 * minutes:
+            if done:
                 return rows, state
         batch = strip(next(batches))
         start = time.perf_counter()
@@ -145,6 +152,8 @@ def main() -> None:
     parser.add_argument("--schedules", default="one_shift,all_shifts")
     parser.add_argument("--batch", type=int, default=4, help="crops per step of the one-shift schedule")
     parser.add_argument("--minutes", default="20", help="training (step) minutes, one value or one per schedule")
+    parser.add_argument("--steps", type=int, default=0,
+                        help="train this many steps with the config's cosine decay instead of --minutes at a constant lr")
     parser.add_argument("--lr", type=float, default=0.0, help="learning rate (0: the config's)")
     parser.add_argument("--eval-every", type=float, default=2.5, help="minutes of training between evaluations")
     parser.add_argument("--eval-images", default="01,02,03,04,05,06,07", help="Set12 image names")
@@ -167,10 +176,11 @@ def main() -> None:
     images = eval_images(args.eval_images)
     rows, summary = [], {}
     for index, (schedule, budget) in enumerate(zip(schedules, minutes)):
-        config = schedule_config(args.variant, args.peak, schedule, args.batch)
+        config = schedule_config(args.variant, args.peak, schedule, args.batch, 0 if args.quick else args.steps)
         if args.lr:
             config.optim.lr = args.lr
-        curve, state = train_curve(config, images, budget, eval_every, args.draws, schedule)
+        curve, state = train_curve(config, images, budget, eval_every, args.draws, schedule,
+                                   0 if args.quick else args.steps)
         rows += curve
         summary[schedule] = {"steps": curve[-1]["step"], "seconds per step": round(60 * curve[-1]["train minutes"]
                                                                                       / max(curve[-1]["step"], 1), 4)}
