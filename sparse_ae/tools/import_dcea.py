@@ -6,9 +6,9 @@ the Poisson config for that network (``tied`` or ``untied``, its ``peak``) and w
 as training would: ``config.json`` and an orbax checkpoint at step 0 holding the imported
 parameters (and a fresh optimizer state). Then
 ``python -m sparse_ae.evaluate --workdir DIR --images ../shared/data/set12`` runs the paper's
-protocol on any folder of images, ``python -m benchmarks.dcea_denoise --weights=DIR`` the table, and
-``python -m sparse_ae.main`` with the same config and ``--workdir DIR`` fine-tunes from the
-imported weights. A workdir that already holds a checkpoint is refused and left as it is.
+protocol (on any folder of images), and ``python -m sparse_ae.main`` with the same config and
+``--workdir DIR`` fine-tunes from the imported weights. A workdir that already holds a
+checkpoint is refused and left as it is.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ def import_network(npz_path: str, workdir: str, config_file: str = DEFAULT_CONFI
         if checkpointer.latest_step() is not None:
             raise ValueError(f"--workdir={workdir!r} already holds checkpoints; import into a new workdir")
         dataset = loop.build_dataset(config, config.train.split, train=True, batch_size=config.data.batch_size)
-        run = loop.build_run(config, next(iter(dataset)))
+        example = {k: v for k, v in next(iter(dataset)).items() if k != "valid"}
+        run = loop.build_run(config, example)
         with jax.set_mesh(run.mesh):
-            state = run.init(jax.random.key(config.seed), run.global_batch(
-                    {k: v for k, v in next(iter(dataset)).items() if k != "valid"}))
+            state = run.init(jax.random.key(config.seed), run.global_batch(example))
             shardings = jax.tree.map(lambda a: a.sharding, state.params)
             state = state.replace(params=jax.tree.map(
                     lambda value, sharding: jax.device_put(jnp.asarray(value), sharding), params, shardings))
