@@ -12,7 +12,8 @@ read through ``sparse_ae.models.dcea_official`` as ``sparse_ae.tools.import_dcea
 49-shift averaging as they run them) or ``committed`` (this project's trained parameters in
 ``benchmarks/results/dcea_params/<tied|untied>_peak<p>.npz`` + ``.json``, each also without shift
 averaging). ``--departures`` adds, per network, one row for each of this project's earlier
-variants (``elu_form=unit_slope``, ``layout=rounded``) to measure what each costs. The classical
+variants (``elu_form=unit_slope``, ``layout=rounded``) to measure what each costs, and one
+without shift averaging (one canvas, what a network trained on one shift per step is run as). The classical
 anchor on the same noisy draws: Anscombe transform 2·sqrt(y + 3/8) (the generalized transform
 without a Gaussian component), BM3D with sigma 1 (``bm3d`` package), closed-form unbiased inverse
 (Mäkitalo & Foi 2011). Paper numbers (Set12, DCEA code, 400 epochs on VOC) are printed alongside.
@@ -119,10 +120,11 @@ def export(workdir: str, name: str) -> None:
 
 def network_rows(weights: str, departures: bool) -> list[tuple[str, bool, dict]]:
     """(variant, shift averaging, model changes) rows per network: the official networks as their
-    authors run them (plus one row per departure), the committed ones without and with shifts."""
+    authors run them (plus one row per departure and one without shift averaging), the committed
+    ones without and with shifts."""
     if weights == "official":
         return [("as published", True, {})] + ([(f"{k}={v}", True, {k: v}) for k, v in DEPARTURES.items()]
-                                               if departures else [])
+                                               + [("as published", False, {})] if departures else [])
     return [("committed", False, {}), ("committed", True, {})]
 
 
