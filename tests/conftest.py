@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny configs, fresh Python processes with N fake CPU devices."""
+"""Shared fixtures: tiny configs, fresh Python processes with N fake CPU devices.
+
+Every test that starts a process (through the ``run_python`` fixture, or marked by hand) is
+``slow``: ``pytest -q`` leaves them out, ``pytest -q -m ''`` runs everything."""
 
 from __future__ import annotations
 
@@ -32,6 +35,13 @@ def run_python(args: list[str], *, devices: int = 1, timeout: float = 180, env: 
     if check and result.returncode != 0:
         raise AssertionError(f"python {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def pytest_collection_modifyitems(items):
+    """Marks the tests that use ``run_python`` (a fresh Python process each) as slow."""
+    for item in items:
+        if "run_python" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(name="run_python")

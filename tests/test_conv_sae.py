@@ -1,4 +1,4 @@
-"""Convolutional sparse autoencoder: shapes, code sparsity, training, corruption, patch averaging, probe."""
+"""Convolutional sparse autoencoder: shapes, code sparsity, training, corruption, patch averaging."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from flax import nnx
 
 from conftest import load_config
-from sparse_ae.evaluators import linear_probe
 from sparse_ae.models.conv_sae import ConvSAE, patch_average
 from sparse_ae.train.tasks import conv_sae
 
@@ -85,13 +84,3 @@ def test_patch_average_covers_every_pixel():
     np.testing.assert_allclose(patch_average(lambda p: 2 * p + 1, image, 8, 3), 2 * image + 1, rtol=1e-6)
 
 
-def test_linear_probe_separates_separable_features():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, 300)
-    features = np.eye(3)[labels] * 3 + 0.1 * rng.normal(size=(300, 3))
-    probe = linear_probe.fit_probe(features[:200], labels[:200])
-    assert linear_probe.accuracy(probe, features[200:], labels[200:]) == 1.0
-    shuffled = linear_probe.accuracy(probe, features[200:], rng.permutation(labels[200:]))
-    assert shuffled < 0.7
-    with pytest.raises(ValueError, match="NaN"):
-        linear_probe.fit_probe(np.full((4, 2), np.nan), np.arange(4))

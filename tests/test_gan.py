@@ -6,12 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 
 from conftest import load_config
-from sparse_ae import config as config_lib
-from sparse_ae.evaluators import frechet_digits
-from sparse_ae.models import digits_classifier
 from sparse_ae.objectives import gan
 from sparse_ae.train.tasks import sparse_gan
 
@@ -93,18 +89,3 @@ def test_bad_configs_are_clear_errors(update, match):
         sparse_gan.validate_config(config)
 
 
-def test_frechet_digits_with_a_saved_classifier(tmp_path):
-    model = digits_classifier.DigitsClassifier(8, feature_dim=6, rngs=nnx.Rngs(0))
-    digits_classifier.save(model, tmp_path, {"note": "untrained"})
-    embed = frechet_digits.embedder(str(tmp_path))
-    real = np.asarray(jax.random.uniform(jax.random.key(0), (200, 8, 8, 1)))
-    assert abs(frechet_digits.frechet(embed, real, real)) < 1e-6
-    assert frechet_digits.frechet(embed, real, np.clip(real + 0.5, 0, 1)) > 1e-3
-    config = config_lib.base_config()
-    config.data.image_size = 16
-    config.frechet_digits = {"classifier": str(tmp_path)}
-    with pytest.raises(ValueError, match="trained on 8px digits but config.data.image_size=16"):
-        frechet_digits.validate_config(config)
-    config.frechet_digits = {"classifier": ""}
-    with pytest.raises(ValueError, match="train_digits_classifier"):
-        frechet_digits.validate_config(config)

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts processes
+
 LAUNCH = pathlib.Path(__file__).resolve().parents[1] / "launch"
 SCRIPTS = sorted(LAUNCH.glob("*.sh"))
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from conftest import assert_trees_equal, restore_state
+
+pytestmark = pytest.mark.slow  # starts processes
 
 
 def test_eight_fake_devices_match_one(trained, run_python, tmp_path):

@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, assert_trees_equal, restore_state, subprocess_env
+
+pytestmark = pytest.mark.slow  # starts processes
 
 
 def test_local_launcher_dry_run_prints_each_process():

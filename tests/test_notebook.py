@@ -7,6 +7,9 @@ import shutil
 
 import nbclient
 import nbformat
+import pytest
+
+pytestmark = pytest.mark.slow  # runs a notebook kernel
 
 NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "colab" / "evaluate.ipynb"
 

@@ -212,6 +212,7 @@ def run_fresh(code, env_extra=None, timeout=120):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
 
 
+@pytest.mark.slow  # starts processes
 def test_sharded_equals_single_device():
     res = run_fresh(SHARDED, {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"})
     assert res.returncode == 0, res.stderr[-3000:]
@@ -240,6 +241,7 @@ FRESH_STEP = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # starts processes
 def test_compiled_rate_step_runs_in_fresh_processes():
     """No logdet path may hang: three separate vmapped batched Cholesky factorisations in one
     program deadlocked in 3 of 4 fresh XLA:CPU processes here; these formulations must not."""

@@ -25,6 +25,7 @@ def _checkpoint_steps(workdir) -> list[int]:
     return sorted(int(p.name) for p in (workdir / checkpointing.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
 
 
+@pytest.mark.slow  # starts processes
 def test_sigterm_saves_and_the_next_run_resumes(tmp_path):
     workdir = tmp_path / "run"
     cmd = [sys.executable, "-m", "sparse_ae.main", "--config=configs/csc_ae.py:runlocal,steps=1000000",

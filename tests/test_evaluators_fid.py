@@ -1,12 +1,16 @@
-"""FID / IS math against SciPy and first principles; the InceptionV3 weight loader on random weights."""
+"""Fréchet distances: FID / IS math against SciPy and first principles, the InceptionV3 weight
+loader on random weights, and the digits-classifier distance with a saved classifier."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
 from flax import nnx
 
-from sparse_ae.evaluators import fid
+from sparse_ae import config as config_lib
+from sparse_ae.evaluators import fid, frechet_digits
+from sparse_ae.models import digits_classifier
 
 
 def scipy_fid(mu1, s1, mu2, s2):
@@ -116,3 +120,20 @@ def test_preprocess_resizes_gray_to_rgb_in_minus_one_one():
     y = fid.preprocess(x, 16)
     assert y.shape == (1, 16, 16, 3)
     np.testing.assert_allclose(y, 0.5, atol=1e-6)
+
+
+def test_frechet_digits_with_a_saved_classifier(tmp_path):
+    model = digits_classifier.DigitsClassifier(8, feature_dim=6, rngs=nnx.Rngs(0))
+    digits_classifier.save(model, tmp_path, {"note": "untrained"})
+    embed = frechet_digits.embedder(str(tmp_path))
+    real = np.asarray(jax.random.uniform(jax.random.key(0), (200, 8, 8, 1)))
+    assert abs(frechet_digits.frechet(embed, real, real)) < 1e-6
+    assert frechet_digits.frechet(embed, real, np.clip(real + 0.5, 0, 1)) > 1e-3
+    config = config_lib.base_config()
+    config.data.image_size = 16
+    config.frechet_digits = {"classifier": str(tmp_path)}
+    with pytest.raises(ValueError, match="trained on 8px digits but config.data.image_size=16"):
+        frechet_digits.validate_config(config)
+    config.frechet_digits = {"classifier": ""}
+    with pytest.raises(ValueError, match="train_digits_classifier"):
+        frechet_digits.validate_config(config)
