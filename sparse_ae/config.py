@@ -16,8 +16,9 @@ Every experiment is ``configs/<name>.py`` with ``get_config(arg=None)``::
         return config
 
 ``--config=configs/my.py:dataset=mnist,runlocal`` passes ``"dataset=mnist,runlocal"`` as ``arg``;
-``--config.optim.lr=1e-4`` overrides a field afterwards. :func:`validate` runs before anything
-compiles and names the offending field. The sections ``optim``, ``train``, ``eval`` and
+``--config.optim.lr=1e-4`` overrides a field afterwards. :func:`validate` (called by
+``sparse_ae.train.validation.validate_run`` with the checks of the layers above) runs before
+anything compiles and names the offending field. The sections ``optim``, ``train``, ``eval`` and
 ``mesh`` are closed (an unknown key there is an error, e.g. a typo); ``data`` (fields:
 ``sparse_ae.data.DataConfig``) is checked by ``sparse_ae.data.validate_config`` and ``model``
 by the task module's ``validate_config``.
@@ -181,19 +182,13 @@ def _check_positive(section, field: str, keys: Sequence[str], minimum: int) -> N
             raise ValueError(f"{field}.{key}={section[key]} must be >= {minimum}")
 
 
-def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = None,
-             process_count: int = 1) -> None:
-    """Raises ValueError/TypeError naming the field for anything wrong in ``config``.
-
-    With ``num_devices`` (global device count) also checks the mesh and that the global batch
-    sizes divide over the ``data`` axis and over ``process_count`` processes. Then runs
-    ``sparse_ae.data.validate_config(config.data)``, every evaluator's and the task module's
-    optional ``validate_config(config)``.
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError/TypeError naming the field for anything wrong in the framework's own
+    sections of ``config`` (field names and types, ``data``, ``optim``, ``train``, ``eval``,
+    ``mesh`` numbers). What needs the layers above (evaluator names, the mesh over devices, the
+    task's ``model``) is checked by :func:`sparse_ae.train.validation.validate_run`, which calls
+    this first.
     """
-    # Imported here: task and evaluator modules may import this one.
-    from sparse_ae import evaluators  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train import sharding, task as task_lib  # pylint: disable=import-outside-toplevel
-
     reference = base_config()
     check_fields(config, reference, "config", closed=False)
     for section in CLOSED_SECTIONS:
@@ -208,29 +203,4 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = Non
                          f"config.train.num_steps={config.train.num_steps}")
     if not config.eval.splits or not all(isinstance(s, str) and s for s in config.eval.splits):
         raise ValueError(f"config.eval.splits={config.eval.splits!r} must be a non-empty list of split names")
-    for name in config.eval.evaluators:
-        evaluators.get_evaluator(name)
-    if config.mesh.axis_type not in sharding.AXIS_TYPES:
-        raise ValueError(f"config.mesh.axis_type={config.mesh.axis_type!r} is not one of "
-                         f"{tuple(sharding.AXIS_TYPES)}")
-    sharding.parse_axes(config.mesh.fsdp_axes)
     _check_positive(config.mesh, "config.mesh", ("fsdp_min_size",), 0)
-    if num_devices is not None:
-        data_size, _ = sharding.mesh_shape(config.mesh, num_devices)
-        eval_batch = config.eval.batch_size or config.data.batch_size
-        for field, batch in (("config.data.batch_size", config.data.batch_size),
-                             ("config.eval.batch_size", eval_batch)):
-            if batch % data_size:
-                raise ValueError(f"{field}={batch} is not divisible by the {data_size} devices of the "
-                                 f"mesh's data axis; use a multiple of {data_size}")
-            if batch % process_count:
-                raise ValueError(f"{field}={batch} is not divisible by the {process_count} processes")
-
-    for name in config.eval.evaluators:
-        check = getattr(evaluators.get_evaluator(name), "validate_config", None)
-        if check is not None:
-            check(config)
-    module = task_lib.task_module(config.task)
-    check = getattr(module, "validate_config", None)
-    if check is not None:
-        check(config)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sparse_ae.evaluators import ctrl_images
+from sparse_ae.models import ctrl_pictures
 from sparse_ae.models.conv_ctrl import ConvCTRL
 from sparse_ae.models.csc_ctrl import CSCCTRL
 from sparse_ae.sparse_coding import dictionaries, operators, solvers
@@ -94,7 +94,7 @@ def test_conv_ctrl_shapes(images):
 def test_effective_atoms_are_the_synthesis_of_a_delta():
     """D_1 ∗ (D_2 ∗ z_2) for a delta at code position q equals the effective atom shifted by s_1·s_2·q."""
     atoms = csc().dictionaries()["decoder"]
-    eff = ctrl_images.effective_atoms(atoms, (2, 2), "zero")["effective_atoms/stage2"]
+    eff = ctrl_pictures.effective_atoms(atoms, (2, 2), "zero")["effective_atoms/stage2"]
     field = 4 + (3 - 1) * 2
     assert eff.shape == (6, field, field, 1)
     m, q = 2, (1, 1)
@@ -111,7 +111,7 @@ def test_principal_directions_recover_class_axes():
     d, axes = 6, np.eye(6)
     labels = np.repeat([0, 1], 50)
     z = np.stack([axes[j] * rng.uniform(1, 2) + 0.05 * rng.standard_normal(d) for j in labels])
-    dirs = ctrl_images.principal_directions(jnp.asarray(z, jnp.float32), jax.nn.one_hot(labels, 2), 2)
+    dirs = ctrl_pictures.principal_directions(jnp.asarray(z, jnp.float32), jax.nn.one_hot(labels, 2), 2)
     assert dirs.shape == (2, 2, d)
     np.testing.assert_allclose(dirs[0, 0], axes[0], atol=0.05)   # signed towards the class mean
     np.testing.assert_allclose(dirs[1, 0], axes[1], atol=0.05)

@@ -1,11 +1,18 @@
-"""DCEA's evaluators: template recovery up to permutation, sign and delay; the paper's Poisson PSNR."""
+"""DCEA's evaluators: template recovery up to permutation, sign and delay (read through the task's
+declared dictionary); the paper's Poisson PSNR."""
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
 
+import jax
+import numpy as np
+import pytest
+
+from conftest import load_config
 from sparse_ae.data import binomial_spikes
 from sparse_ae.evaluators import dictionary_recovery, poisson_denoising
+from sparse_ae.train.tasks import dcea as dcea_task
 
 
 def test_template_errors_match_permutation_sign_and_angle():
@@ -32,3 +39,16 @@ def test_peak_psnr_is_the_paper_formula():
     estimate = clean + 0.01
     expected = 20 * np.log10(clean.max(axis=(1, 2, 3))) - 10 * np.log10(1e-4)
     np.testing.assert_allclose(poisson_denoising.peak_psnr(clean, estimate), expected, rtol=1e-6)
+
+
+def test_dictionary_recovery_reads_the_tasks_declared_dictionary():
+    config = load_config("configs/dcea_binomial_ecdl.py")
+    spikes = binomial_spikes.SpikesConfig()
+    example = binomial_spikes.simulate(spikes, 500, np.random.default_rng(0))
+    task = dcea_task.make_task(config)
+    state = task.init(jax.random.key(0), {k: v[None] for k, v in example.items()})
+    scalars, images = dictionary_recovery.evaluate(task, state, {}, config)
+    assert 0.0 <= scalars["dictionary/err_mean"] <= scalars["dictionary/err_max"] <= 1.0
+    assert images["dictionary/templates_vs_learned"].shape[0] == 2 * spikes.num_templates
+    with pytest.raises(ValueError, match="needs a task with a dictionary"):
+        dictionary_recovery.evaluate(dataclasses.replace(task, dictionary=None), state, {}, config)

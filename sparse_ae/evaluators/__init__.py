@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from sparse_ae.train import sharding
+from sparse_ae.data import sharding
 
 Datasets = Mapping[str, Callable[[], Iterator[dict[str, Any]]]]
 

@@ -19,7 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from sparse_ae.train import sharding
+from sparse_ae.data import sharding
 from sparse_ae.utils import images as image_utils
 
 

@@ -1,31 +1,15 @@
-"""Structure of a CTRL model: code sparsity per stage, and the pictures of its representation.
-
-``evaluate``: mean fraction of non-zero code entries per stage (``<split>/sparsity/stage<ℓ>``)
-from ``eval_step`` outputs ``"sparsity/stage<ℓ>"`` (per-example fractions).
-
-Pure JAX helpers used by the ``ctrl`` task's ``images`` (jitted, fixed shapes):
-- :func:`principal_directions`: per class, the top principal directions of the features (the
-  uncentred second-moment eigenvectors, signed towards the class mean); decoding them gives
-  class-wise samples along principal directions, as in CTRL's figures.
-- :func:`atom_images`: atoms of every stage, scaled to [0, 1] per atom (stage ℓ > 1 atoms have
-  C_{ℓ−1} input channels, shown side by side).
-- :func:`effective_atoms`: image-space atoms of stacked stages, D_1 ∗ … ∗ D_ℓ applied to a
-  delta code, i.e. what one stage-ℓ atom draws in the image.
+"""Structure of a CTRL model: mean fraction of non-zero code entries per stage
+(``<split>/sparsity/stage<ℓ>``) from ``eval_step`` outputs ``"sparsity/stage<ℓ>"`` (per-example
+fractions). The pictures of the representation (atoms, effective atoms, principal directions)
+are the ``ctrl`` task's ``images``, drawn by :mod:`sparse_ae.models.ctrl_pictures`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from sparse_ae.evaluators import eval_outputs
-from sparse_ae.sparse_coding import operators
 
-NUM_DIRECTIONS = 8
 SPARSITY_PREFIX = "sparsity/stage"
 
 
@@ -41,53 +25,3 @@ def evaluate(task, state, datasets, config):
                     sums.setdefault(key, []).append(value)
         scalars.update({f"{split}/{key}": float(np.mean(np.concatenate(v))) for key, v in sums.items()})
     return scalars, {}
-
-
-def principal_directions(features: jax.Array, membership: jax.Array, num: int) -> jax.Array:
-    """(k, num, d) unit directions: top eigenvectors of Σ_i Π_ij z_i z_iᵀ per class j, signed so
-    that the class mean has a non-negative component along each."""
-    counts = jnp.maximum(jnp.sum(membership, axis=0), 1.0)
-    moments = jnp.einsum("nk,nd,ne->kde", membership, features, features) / counts[:, None, None]
-    _, vecs = jnp.linalg.eigh(moments)                         # ascending eigenvalues
-    top = jnp.swapaxes(vecs[:, :, ::-1][:, :, :num], 1, 2)     # (k, num, d)
-    means = jnp.einsum("nk,nd->kd", membership, features) / counts[:, None]
-    sign = jnp.where(jnp.einsum("kpd,kd->kp", top, means) < 0, -1.0, 1.0)
-    return top * sign[..., None]
-
-
-def _unit_range(x: jax.Array) -> jax.Array:
-    """Each image (leading axis) scaled to [0, 1]."""
-    axes = tuple(range(1, x.ndim))
-    low, high = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
-    return (x - low) / jnp.maximum(high - low, 1e-12)
-
-
-def atom_images(atoms: Sequence[jax.Array], prefix: str = "atoms") -> dict[str, jax.Array]:
-    """{prefix/stage<ℓ>: (M, k, k·C', C'')}: stage atoms (k, k, M, C) as M images; with C not 1
-    or 3 the C input channels are laid side by side as one gray image."""
-    out = {}
-    for level, a in enumerate(atoms):
-        k1, k2, m, c = a.shape
-        img = jnp.transpose(a, (2, 0, 1, 3))                   # (M, k, k, C)
-        if c not in (1, 3):
-            img = jnp.transpose(img, (0, 1, 3, 2)).reshape(m, k1, c * k2, 1)
-        out[f"{prefix}/stage{level + 1}"] = _unit_range(img)
-    return out
-
-
-def effective_atoms(atoms: Sequence[jax.Array], strides: Sequence[int], boundary: str,
-                    prefix: str = "effective_atoms") -> dict[str, jax.Array]:
-    """{prefix/stage<ℓ>: (M_ℓ, R, R, C)} for ℓ ≥ 2: D_1 ∗ … ∗ D_ℓ of a delta at code position 0,
-    cropped to the receptive field R = k_1 + Σ_{i≥2} (k_i − 1) s_1⋯s_{i−1}."""
-    out = {}
-    for level in range(1, len(atoms)):
-        scale = math.prod(strides[:level + 1])
-        field = atoms[0].shape[0] + sum((atoms[i].shape[0] - 1) * math.prod(strides[:i])
-                                        for i in range(1, level + 1))
-        grid = -(-field // scale) + 1                          # code grid whose image holds the field
-        m = atoms[level].shape[2]
-        z = jnp.zeros((m, grid, grid, m)).at[jnp.arange(m), 0, 0, jnp.arange(m)].set(1.0)
-        for i in reversed(range(level + 1)):
-            z = operators.conv_synthesis(atoms[i], z, stride=strides[i], boundary=boundary)
-        out[f"{prefix}/stage{level + 1}"] = _unit_range(z[:, :field, :field, :])
-    return out

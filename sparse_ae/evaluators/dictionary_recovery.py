@@ -16,7 +16,6 @@ from scipy import optimize
 
 from sparse_ae.data import binomial_spikes
 from sparse_ae.data.config import parse
-from sparse_ae.train.tasks.dcea import decoder_kernel
 
 
 SHIFT = 5  # delays (samples) of the shift-tolerant error: a tenth of the templates' length 50
@@ -45,10 +44,13 @@ def template_errors(true: np.ndarray, learned: np.ndarray, max_shift: int = 0) -
 
 
 def evaluate(task, state, datasets, config):
-    """Template errors of the decoder dictionary (datasets unused: the dictionary is global)."""
-    del task, datasets
+    """Template errors of the task's decoder dictionary (datasets unused: the dictionary is global)."""
+    del datasets
+    if task.dictionary is None:
+        raise ValueError(f"evaluator 'dictionary_recovery' needs a task with a dictionary (Task.dictionary); "
+                         f"task {config.task!r} has none: remove it from config.eval.evaluators")
     true = binomial_spikes.templates(parse(config.data).spikes)
-    kernel = np.asarray(decoder_kernel(state.params))  # (1, K, M, 1)
+    kernel = np.asarray(task.dictionary(state))  # (1, K, M, 1)
     if kernel.shape[0] != 1 or kernel.shape[3] != 1 or kernel.shape[1] != true.shape[1]:
         raise ValueError(f"dictionary_recovery needs a 1-D single-channel kernel (1, {true.shape[1]}, M, 1), "
                          f"got {kernel.shape}")

@@ -104,12 +104,3 @@ def sharded_fraction(shardings: Any) -> tuple[int, int]:
 def with_shardings(abstract: Any, shardings: Any) -> Any:
     """ShapeDtypeStructs that carry shardings (the target of a sharded checkpoint restore)."""
     return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract, shardings)
-
-
-def to_host(tree: Any) -> Any:
-    """Global arrays (possibly spread over processes) as full numpy arrays on every process."""
-    if jax.process_count() == 1:
-        return jax.tree.map(np.asarray, jax.device_get(tree))
-    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
-
-    return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))

@@ -30,6 +30,10 @@ must be traceable and free of Python side effects:
 - ``images(state, batch) -> dict[str, array]`` (optional): pictures worth looking at that are
   not per-example outputs, e.g. ``{"atoms": (M, k, k, C)}`` or samples; arrays of shape
   (N, h, w, C) with values in [0, 1] (the writer tiles them into a grid).
+- ``dictionary(state) -> array`` (optional): the learned decoder dictionary, for evaluators that
+  compare atoms (e.g. ``dictionary_recovery``); its layout is the task's to document (DCEA:
+  the synthesis kernel (1, K, M, 1) of 1-D signals). Evaluators read this capability, never
+  ``state.params`` directly.
 - ``state_sharding(abstract_state, mesh) -> pytree of jax.sharding.Sharding`` (optional):
   how state leaves lie on the mesh; default replicated on every device. Batches are always
   sharded over the mesh's ``"data"`` axis.
@@ -60,6 +64,7 @@ class Task:
     train_step: Callable[[State, Batch, jax.Array], tuple[State, Metrics]]
     eval_step: Callable[[State, Batch], dict[str, jax.Array]]
     images: Callable[[State, Batch], dict[str, jax.Array]] | None = None
+    dictionary: Callable[[State], jax.Array] | None = None
     state_sharding: Callable[[State, jax.sharding.Mesh], Any] | None = None
 
 

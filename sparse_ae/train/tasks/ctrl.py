@@ -33,7 +33,7 @@ from flax import nnx
 
 from sparse_ae import data as data_lib
 from sparse_ae import optim
-from sparse_ae.evaluators import ctrl_images
+from sparse_ae.models import ctrl_pictures
 from sparse_ae.models.conv_ctrl import NORMS, ConvCTRL
 from sparse_ae.models.csc_ctrl import OUTPUTS, CSCCTRL
 from sparse_ae.objectives import ctrl as ctrl_lib
@@ -317,15 +317,15 @@ def make_task(config) -> Task:
         z, _ = net.encode(batch["image"], state.extra)
         membership = (jax.nn.one_hot(batch["label"], o.num_classes) if "label" in batch
                       else jnp.ones((z.shape[0], 1), z.dtype))
-        directions = ctrl_images.principal_directions(z, membership, ctrl_images.NUM_DIRECTIONS)
+        directions = ctrl_pictures.principal_directions(z, membership, ctrl_pictures.NUM_DIRECTIONS)
         k, p, d = directions.shape
         samples = net.decode(directions.reshape(k * p, d), state.extra)
         out = {"principal_samples": jnp.clip(samples, 0.0, 1.0)}
         dicts = net.dictionaries()
-        out.update(ctrl_images.atom_images(dicts["decoder"], prefix="atoms_decoder"))
-        out.update(ctrl_images.atom_images(dicts["encoder"], prefix="atoms_encoder"))
+        out.update(ctrl_pictures.atom_images(dicts["decoder"], prefix="atoms_decoder"))
+        out.update(ctrl_pictures.atom_images(dicts["encoder"], prefix="atoms_encoder"))
         if m.architecture == "csc":
-            out.update(ctrl_images.effective_atoms(dicts["decoder"], tuple(m.strides), m.boundary))
+            out.update(ctrl_pictures.effective_atoms(dicts["decoder"], tuple(m.strides), m.boundary))
         return out
 
     return Task(init=init, train_step=train_step, eval_step=eval_step, images=images)

@@ -214,4 +214,5 @@ def make_task(config) -> Task:
         high = atoms.max(axis=(1, 2, 3), keepdims=True)
         return {"atoms": (atoms - low) / jnp.maximum(high - low, 1e-12)}
 
-    return Task(init=init, train_step=train_step, eval_step=eval_step, images=images)
+    return Task(init=init, train_step=train_step, eval_step=eval_step, images=images,
+                dictionary=lambda state: decoder_kernel(state.params))
