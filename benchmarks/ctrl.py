@@ -22,6 +22,7 @@ import pathlib
 import tempfile
 
 import numpy as np
+import optax
 
 from benchmarks import common
 
@@ -36,7 +37,7 @@ def param_count(config) -> int:
     from sparse_ae.train.tasks import ctrl  # pylint: disable=import-outside-toplevel
 
     _, params, _ = split_module(ctrl.build_model(config, nnx.Rngs(0)))
-    return ctrl.count_params(params)["total"]
+    return optax.tree_utils.tree_size(params)
 
 
 def digits_part(seeds: int, steps: int, scratch: pathlib.Path) -> tuple[list[dict], list[dict]]:

@@ -20,16 +20,35 @@ import subprocess
 
 import jax
 import jax.numpy as jnp
+import optax
 from flax import nnx
 
 from benchmarks import common
 from sparse_ae import data as data_lib
 from sparse_ae.models import dcea as dcea_model
+from sparse_ae.sparse_coding import operators
 from sparse_ae.train.state import split_module
 from sparse_ae.train.tasks import dcea as dcea_task
 
 CONFIG = "configs/dcea_poisson_denoise.py"
 PEER = common.REPO / "benchmarks" / "dcea_torch_peer.py"
+
+
+def conv_flops(cfg: dcea_model.DCEAConfig, image_hw: tuple[int, int], batch: int = 1) -> dict[str, float]:
+    """Useful multiply-add FLOPs (2 per MAC) of one forward pass and of one training step.
+
+    Per canvas and conv: 2 · (Hp/s · Wp/s) · M · kh · kw · C. A forward pass runs 2T(1 + R) + 1
+    convs (synthesis and analysis per iteration, the first synthesis of a zero code included, over
+    1 + R solves, plus the decoder); a training step ~3× the forward (backward = 2 convs per conv:
+    input and kernel gradients).
+    """
+    (hp, wp), offsets, boundary = dcea_model.canvas_layout(*image_hw, cfg.kernel_size, cfg.stride, cfg.shift_average, cfg.layout,
+                                                cfg.boundary)
+    kh, kw = cfg.kernel_hw
+    codes = operators.code_size(hp, kh, cfg.stride, boundary) * operators.code_size(wp, kw, cfg.stride, boundary)
+    per_conv = 2.0 * codes * cfg.num_filters * kh * kw * cfg.channels
+    forward = batch * len(offsets) * (2 * cfg.num_iters * (1 + cfg.reweight_passes) + 1) * per_conv
+    return {"forward": forward, "train_step": 3.0 * forward}
 
 
 def conv_ceiling(repeats: int) -> float:
@@ -58,12 +77,12 @@ def measure(variant: str, fast: bool, repeats: int) -> list[dict]:
     step = jax.jit(task.train_step)
     rows = []
     for kind, fn, args, flops in (
-            ("denoise 256x256", denoise, (state.params, counts), dcea_model.conv_flops(cfg, (256, 256))["forward"]),
-            ("train step 128x128", step, (state, crop, rng), dcea_model.conv_flops(cfg, (128, 128))["train_step"])):
+            ("denoise 256x256", denoise, (state.params, counts), conv_flops(cfg, (256, 256))["forward"]),
+            ("train step 128x128", step, (state, crop, rng), conv_flops(cfg, (128, 128))["train_step"])):
         ceiling = conv_ceiling(repeats=3)  # right before each row: the machine's load drifts
         secs = common.time_fn(fn, *args, repeats=repeats)
         rows.append({"model": f"DCEA-{'C' if variant == 'tied' else 'UC'}", "path": "patch-GEMM" if fast else "core conv",
-                     "what": kind, "params": dcea_model.count_params(nnx.merge(graphdef, state.params, rest)), "seconds": round(secs, 3), "GFLOP": round(flops / 1e9, 1),
+                     "what": kind, "params": optax.tree_utils.tree_size(state.params), "seconds": round(secs, 3), "GFLOP": round(flops / 1e9, 1),
                      "GFLOP/s": round(flops / secs / 1e9, 1), "3x3 conv GFLOP/s": round(ceiling, 1),
                      "% of 3x3 conv": round(100 * flops / secs / 1e9 / ceiling, 1),
                      "unroll": "full (backend default)" if cfg.unroll is None else cfg.unroll})

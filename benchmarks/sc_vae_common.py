@@ -17,14 +17,14 @@ import jax
 import numpy as np
 from flax import traverse_util
 
+from benchmarks import common
 from sparse_ae import data as data_lib
 from sparse_ae.evaluators import reconstruction
 from sparse_ae.evaluators.code_sparsity import codebook_usage
 from sparse_ae.sparse_coding import metrics
 from sparse_ae.train.tasks import sc_vae as task_lib
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-PARAMS_DIR = REPO / "benchmarks" / "results" / "sc_vae_params"
+PARAMS_DIR = common.REPO / "benchmarks" / "results" / "sc_vae_params"
 BENCH_MODEL = dict(channels=16, channel_mult=(1, 2, 2), num_res_blocks=1, num_down=2, attn_resolutions=(),
                    latent_dim=64, num_atoms=128, lista_steps=16)
 

@@ -6,8 +6,8 @@ Every model is the benchmark model of :mod:`benchmarks.sc_vae_common` (16×16 gr
 K = 128 atoms / codewords) trained for the same number of steps and batch size on the natural
 crops, then scored on the 256 fixed test crops of the held-out photos: PSNR, SSIM, Hoyer sparsity
 and non-zero fraction of the code, codebook usage and perplexity for VQ. ``--ema`` adds the VQ-VAE
-with EMA codebook updates. The trained parameters go to ``benchmarks/results/sc_vae_params/``
-(read by ``benchmarks.sc_vae_segmentation``). Goal: PSNR(SC-VAE) ≥ PSNR(VQ-VAE) + 3 dB.
+with EMA codebook updates. A full-size run with ``--out`` also saves the trained parameters to
+``benchmarks/results/sc_vae_params/`` (read by ``benchmarks.sc_vae_segmentation``). Goal: PSNR(SC-VAE) ≥ PSNR(VQ-VAE) + 3 dB.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
         print(f"{name}: {steps} steps, batch {config.data.batch_size}", flush=True)
         task, state, info = sc_vae_common.train(config, log_every=max(steps // 10, 1))
         result = sc_vae_common.evaluate(task, state, config)
-        if not args.quick:
+        if args.out and not args.quick:
             sc_vae_common.save_state(state, name)
         rows.append({"model": name, **result, "train_s": info["train_seconds"], "step_s": info["median_step_seconds"],
                      "curve": info["curve"]})

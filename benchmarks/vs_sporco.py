@@ -18,7 +18,6 @@ is the lowest objective any solver reached (a long JAX FISTA run, evaluated in f
 
 from __future__ import annotations
 
-import pathlib
 import time
 
 import jax
@@ -26,10 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
+from sparse_ae import data as data_lib
 from sparse_ae.sparse_coding import operators, solvers
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-SET12 = REPO.parent / "shared" / "data" / "set12"
 SIZE, LAM, GAP = 128, 0.05, 1e-4
 
 
@@ -39,12 +37,13 @@ def load_problem(num_images: int) -> tuple[np.ndarray, np.ndarray]:
     from sporco import signal, util  # pylint: disable=import-outside-toplevel
 
     crops = []
-    for path in sorted(SET12.glob("*.png")):
+    set12 = data_lib.shared_path("set12")
+    for path in sorted(set12.glob("*.png")):
         image = np.asarray(Image.open(path).convert("L"), np.float64) / 255.0
         crops += [image[i:i + SIZE, j:j + SIZE] for i in range(0, image.shape[0], SIZE)
                   for j in range(0, image.shape[1], SIZE)]
     if len(crops) < num_images:
-        raise ValueError(f"{SET12} gives {len(crops)} crops of {SIZE}x{SIZE}, fewer than --images {num_images}")
+        raise ValueError(f"{set12} gives {len(crops)} crops of {SIZE}x{SIZE}, fewer than --images {num_images}")
     _, high = signal.tikhonov_filter(np.stack(crops[:num_images], axis=-1), 5.0, 16)
     return util.convdicts()["G:8x8x32"], high
 

@@ -72,6 +72,22 @@ def test_conv_adjointness(stride, boundary, channels):
     assert _adjoint_gap(op, z, r) < 1e-6
 
 
+@pytest.mark.parametrize("stride, kernel_hw, signal_hw", [(1, (3, 4), (8, 12)), (2, (3, 4), (8, 12)),
+                                                         (7, (11, 11), (25, 32))])
+@pytest.mark.parametrize("boundary", operators.PATCH_BOUNDARIES)
+def test_patch_operator_adjointness(stride, kernel_hw, signal_hw, boundary):
+    k1, k2, k3 = jax.random.split(jax.random.key(stride), 3)
+    kernel = jax.random.normal(k1, (*kernel_hw, 5, 2))
+    signal = (2, *signal_hw, 2)
+    z = jax.random.normal(k2, operators.patch_code_shape(signal, kernel.shape, stride, boundary))
+    r = jax.random.normal(k3, (2, *(operators.signal_size(a, k, stride, boundary)
+                                    for a, k in zip(z.shape[1:3], kernel_hw)), 2))
+    op = operators.patch_operator(kernel, stride, boundary)
+    assert jax.eval_shape(op.forward, z).shape == r.shape
+    assert jax.eval_shape(op.adjoint, r).shape == z.shape
+    assert _adjoint_gap(op, z, r) < 1e-6
+
+
 def test_adjointness_float64_and_dense():
     with jax.enable_x64(True):
         rng = np.random.default_rng(2)
@@ -154,6 +170,8 @@ def test_gradients_flow_through_operators():
     (lambda k: operators.conv_analysis(k, jnp.ones((1, 9, 8, 1)), stride=2), "stride 2 does not divide"),
     (lambda k: operators.conv_analysis(k, jnp.ones((1, 8, 8, 1)), stride=0), "stride must be an integer"),
     (lambda k: operators.conv_operator(k, boundary="reflect"), "boundary must be one of"),
+    (lambda k: operators.patch_operator(k, boundary="reflect"), "boundary must be one of"),
+    (lambda k: operators.patch_operator(k[0]), "kernel must have shape"),
     (lambda k: operators.conv_analysis(k, jnp.full((1, 8, 8, 1), jnp.nan)), "x \\(signal\\) contains NaN"),
     (lambda k: operators.code_shape((1, 10, 10, 1), k.shape, 3), "stride 3 does not divide"),
     (lambda k: operators.dense_synthesis(jnp.ones((5, 4)), jnp.ones((2, 5))), "z \\(code\\) has last axis 5"),

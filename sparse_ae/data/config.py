@@ -17,7 +17,6 @@ import ml_collections
 from sparse_ae.data.binomial_spikes import SpikesConfig
 
 FITS = ("auto", "crop", "resize")
-BOUNDARIES = ("circular", "zero")
 
 
 @dataclasses.dataclass(frozen=True)

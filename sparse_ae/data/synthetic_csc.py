@@ -16,8 +16,9 @@ import functools
 import jax
 import numpy as np
 
-from sparse_ae.data.config import BOUNDARIES, DataConfig, parse, require_image_size
+from sparse_ae.data.config import DataConfig, parse, require_image_size
 from sparse_ae.data.source import Source
+from sparse_ae.sparse_coding.operators import BOUNDARIES
 
 SPLITS = ("train", "test")
 

@@ -15,11 +15,9 @@ reweighted by the previous code (reweighted ℓ1, less shrinkage of large codes)
 - :class:`DCEA` with ``tied=True`` is DCEA-C: W_e = W_d = H, one kernel (and optionally b).
 - ``tied=False`` is DCEA-UC: untied encoder W_e, in-loop W_d and decoder H, learned bias.
 
-Strided convolutions run on a fast path (``fast=True``): each code position's (kh, kw, C) patch
-is gathered with a polyphase (space-to-depth) reshape, so analysis is one dense GEMM of patches
-(B·H/s·W/s, kh·kw·C) by the kernel matrix (kh·kw·C, M) and synthesis is the GEMM's transpose
-followed by the exact adjoint of the gather (overlap-add). It equals the plain operators
-(tested) at a fraction of the cost for stride 7 with one input channel.
+Strided convolutions run as patch GEMMs (``fast=True``, ``operators.patch_operator``), which
+equal the core's convolutions (tested) at a fraction of the cost for stride 7 with one input
+channel.
 
 Shift averaging (stride s > 1, as in the paper's code): the input is reflect-padded into s²
 shifted canvases whose code grids cover every sub-lattice offset; the network runs on all of
@@ -31,124 +29,25 @@ them as one batch and the image windows of the natural parameters are averaged. 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from sparse_ae.sparse_coding import dictionaries, families, operators, prox, solvers
 
-BOUNDARIES = ("circular", "zero")
 ELU_FORMS = ("authors", "unit_slope")
 LAYOUTS = ("valid", "rounded")
 
 
-# ----------------------------------------------------------------------------------------------
-# Strided convolutions as patch GEMMs (the fast path)
-# ----------------------------------------------------------------------------------------------
-
-def code_size(n: int, k: int, stride: int, boundary: str) -> int:
-    """Codes along a signal side n: n/s, or (n − k)/s + 1 for ``"valid"`` (no padding: every
-    code's k taps inside the signal, as torch's ``conv2d``)."""
-    return (n - k) // stride + 1 if boundary == "valid" else n // stride
-
-
-def signal_size(a: int, k: int, stride: int, boundary: str) -> int:
-    """The signal side of a codes: s·a, or (a − 1)·s + k for ``"valid"``."""
-    return (a - 1) * stride + k if boundary == "valid" else a * stride
-
-
-def extract_patches(x: jax.Array, kernel_hw: tuple[int, int], stride: int, boundary: str) -> jax.Array:
-    """(B, H, W, C) -> (B, h, w, kh·kw·C): patch[b, q, (i, j, c)] = x[b, s·q + (i, j), c], with
-    (h, w) = :func:`code_size` per side.
-
-    Indices past the end wrap ('circular') or read zeros ('zero'); 'valid' has none. Pure data
-    movement: the signal is padded (or cut) to h + ⌈k/s⌉ − 1 whole blocks, reshaped to
-    (B, ·, s, ·, s, C) and ⌈k/s⌉ block offsets are stacked per axis.
-    """
-    kh, kw = kernel_hw
-    batch, height, width, channels = x.shape
-    a, b = code_size(height, kh, stride, boundary), code_size(width, kw, stride, boundary)
-    jh, jw = -(-kh // stride), -(-kw // stride)
-    blocks_h, blocks_w = a + jh - 1, b + jw - 1
-    if boundary == "circular":
-        x = jnp.pad(x, ((0, 0), (0, (jh - 1) * stride), (0, (jw - 1) * stride), (0, 0)), mode="wrap")
-    else:
-        x = x[:, :blocks_h * stride, :blocks_w * stride]
-        x = jnp.pad(x, ((0, 0), (0, blocks_h * stride - x.shape[1]), (0, blocks_w * stride - x.shape[2]), (0, 0)))
-    x = x.reshape(batch, blocks_h, stride, blocks_w, stride, channels)
-    rows = jnp.stack([x[:, j:j + a] for j in range(jh)], axis=2)
-    rows = rows.reshape(batch, a, jh * stride, blocks_w, stride, channels)[:, :, :kh]
-    cols = jnp.stack([rows[:, :, :, j:j + b] for j in range(jw)], axis=4)
-    cols = cols.reshape(batch, a, kh, b, jw * stride, channels)[:, :, :, :, :kw]
-    return cols.transpose(0, 1, 3, 2, 4, 5).reshape(batch, a, b, kh * kw * channels)
-
-
-def _kernel_matrix(kernel: jax.Array) -> jax.Array:
-    """(kh, kw, M, C) -> (kh·kw·C, M), rows in patch order."""
-    kh, kw, m, c = kernel.shape
-    return kernel.transpose(0, 1, 3, 2).reshape(kh * kw * c, m)
-
-
-def patch_analysis(kernel: jax.Array, x: jax.Array, stride: int = 1, boundary: str = "circular") -> jax.Array:
-    """Adjoint conv (B, H, W, C) -> (B, h, w, M) as one GEMM; equals ``operators.conv_analysis``
-    (and :func:`valid_operator`'s adjoint for 'valid')."""
-    patches = extract_patches(x, kernel.shape[:2], stride, boundary)
-    return patches @ _kernel_matrix(kernel).astype(patches.dtype)
-
-
-def patch_synthesis(kernel: jax.Array, z: jax.Array, stride: int = 1, boundary: str = "circular") -> jax.Array:
-    """Conv synthesis (B, h, w, M) -> (B, H, W, C) (:func:`signal_size` per side); equals
-    ``operators.conv_synthesis`` (and :func:`valid_operator`'s forward for 'valid')."""
-    kh, kw, _, channels = kernel.shape
-    batch, a, b, _ = z.shape
-    cols = z @ _kernel_matrix(kernel).astype(z.dtype).T
-    signal = jax.ShapeDtypeStruct((batch, signal_size(a, kh, stride, boundary), signal_size(b, kw, stride, boundary),
-                                   channels), cols.dtype)
-    fold = jax.linear_transpose(
-            functools.partial(extract_patches, kernel_hw=(kh, kw), stride=stride, boundary=boundary), signal)
-    return fold(cols)[0]
-
-
-def code_shape(signal_shape, kernel_shape, stride: int, boundary: str = "zero") -> tuple[int, int, int, int]:
-    """(B, h, w, M) of signals (B, H, W, C) and a kernel (kh, kw, M, C), see :func:`code_size`."""
-    return (signal_shape[0], code_size(signal_shape[1], kernel_shape[0], stride, boundary),
-            code_size(signal_shape[2], kernel_shape[1], stride, boundary), kernel_shape[2])
-
-
-def valid_operator(kernel: jax.Array, stride: int) -> operators.LinearOperator:
-    """'valid' strided convolutions through the core's zero-boundary operators: codes padded
-    with zeros to the grid whose synthesis covers the signal, the signal cropped (and, for the
-    adjoint, zero-padded back) — exact, at the grid's cost."""
-    kh, kw = kernel.shape[:2]
-    jh, jw = -(-kh // stride), -(-kw // stride)
-    zero = operators.conv_operator(kernel, stride=stride, boundary="zero")
-
-    def forward(z):
-        a, b = z.shape[1:3]
-        full = zero.forward(jnp.pad(z, ((0, 0), (0, jh - 1), (0, jw - 1), (0, 0))))
-        return full[:, :signal_size(a, kh, stride, "valid"), :signal_size(b, kw, stride, "valid")]
-
-    def adjoint(x):
-        a, b = code_size(x.shape[1], kh, stride, "valid"), code_size(x.shape[2], kw, stride, "valid")
-        grid = ((a + jh - 1) * stride - x.shape[1], (b + jw - 1) * stride - x.shape[2])
-        return zero.adjoint(jnp.pad(x, ((0, 0), (0, grid[0]), (0, grid[1]), (0, 0))))[:, :a, :b]
-
-    return operators.LinearOperator(forward, adjoint)
-
-
 def conv_pair(kernel: jax.Array, stride: int, boundary: str, fast: bool) -> operators.LinearOperator:
-    """(synthesis, analysis) of ``kernel`` on the fast path or the core's operators; boundary
-    'circular', 'zero' or 'valid' (see :func:`code_size`)."""
+    """(synthesis, analysis) of ``kernel`` on the fast path (patch GEMMs) or the core's
+    convolutions; boundary 'circular', 'zero' or 'valid' (see ``operators.code_size``)."""
     if fast:
-        return operators.LinearOperator(
-                forward=functools.partial(patch_synthesis, kernel, stride=stride, boundary=boundary),
-                adjoint=functools.partial(patch_analysis, kernel, stride=stride, boundary=boundary))
+        return operators.patch_operator(kernel, stride, boundary)
     if boundary == "valid":
-        return valid_operator(kernel, stride)
+        return operators.valid_operator(kernel, stride)
     return operators.conv_operator(kernel, stride=stride, boundary=boundary)
 
 
@@ -297,8 +196,8 @@ class DCEAConfig:
         for name, allowed in (("elu_form", ELU_FORMS), ("layout", LAYOUTS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{field}.{name}={getattr(self, name)!r} is not one of {allowed}")
-        if self.boundary not in BOUNDARIES:
-            raise ValueError(f"{field}.boundary={self.boundary!r} is not one of {BOUNDARIES}")
+        if self.boundary not in operators.BOUNDARIES:
+            raise ValueError(f"{field}.boundary={self.boundary!r} is not one of {operators.BOUNDARIES}")
         if self.family not in families.FAMILIES:
             raise ValueError(f"{field}.family={self.family!r} is not one of {families.FAMILIES}")
 
@@ -325,7 +224,7 @@ def _init_kernel(cfg: DCEAConfig, key: jax.Array) -> jax.Array:
     side = 8 * cfg.stride * max(-(-cfg.kernel_size // cfg.stride), 1)
     signal = (1, 1 if cfg.one_d else side, side, cfg.channels)
     op = conv_pair(kernel, cfg.stride, cfg.boundary, fast=False)
-    v0 = jax.random.normal(jax.random.fold_in(key, 1), code_shape(signal, kernel.shape, cfg.stride))
+    v0 = jax.random.normal(jax.random.fold_in(key, 1), operators.patch_code_shape(signal, kernel.shape, cfg.stride))
     lipschitz, _ = operators.power_iteration(op, v0, num_iters=50)
     return kernel / jnp.sqrt(cfg.init_lipschitz_margin * lipschitz)
 
@@ -381,7 +280,7 @@ class DCEA(nnx.Module):
                                              accelerated=cfg.accelerated, unroll=cfg.unroll)
 
         threshold = self.threshold()
-        z = solve(jnp.zeros(code_shape(y.shape, w_e.shape, cfg.stride, boundary), y.dtype), threshold)
+        z = solve(jnp.zeros(operators.patch_code_shape(y.shape, w_e.shape, cfg.stride, boundary), y.dtype), threshold)
         for _ in range(cfg.reweight_passes):
             z = solve(z, threshold * log_penalty_weights(z, cfg.reweight_eps))
         return z
@@ -409,26 +308,3 @@ class DCEA(nnx.Module):
         code = self.encode(make_canvases(y, layout.canvas_hw, layout.offsets), layout.boundary)
         natural = self.decode(code, layout.boundary)
         return DCEAOutput(average_canvases(natural, y.shape[1:3], layout.offsets), code)
-
-
-def count_params(model: nnx.Module) -> int:
-    """Number of trainable scalars (nnx.Param leaves)."""
-    return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
-
-
-def conv_flops(cfg: DCEAConfig, image_hw: tuple[int, int], batch: int = 1) -> dict[str, float]:
-    """Useful multiply-add FLOPs (2 per MAC) of one forward pass and of one training step.
-
-    Per canvas and conv: 2 · (Hp/s · Wp/s) · M · kh · kw · C. A forward pass runs 2T(1 + R) + 1
-    convs (synthesis and analysis per iteration, the first synthesis of a zero code included, over
-    1 + R solves, plus the decoder); a training step ~3× the forward (backward = 2 convs per conv:
-    input and kernel gradients).
-    """
-    (hp, wp), offsets, boundary = canvas_layout(*image_hw, cfg.kernel_size, cfg.stride, cfg.shift_average, cfg.layout,
-                                                cfg.boundary)
-    kh, kw = cfg.kernel_hw
-    codes = code_size(hp, kh, cfg.stride, boundary) * code_size(wp, kw, cfg.stride, boundary)
-    per_conv = 2.0 * codes * cfg.num_filters * kh * kw * cfg.channels
-    forward = batch * len(offsets) * (2 * cfg.num_iters * (1 + cfg.reweight_passes) + 1) * per_conv
-    return {"forward": forward, "train_step": 3.0 * forward}
-

@@ -184,12 +184,6 @@ def build_model(config, rngs: nnx.Rngs) -> CSCCTRL | ConvCTRL:
                    lipschitz_margin=m.lipschitz_margin, tied=m.tied, unroll=m.unroll or None, rngs=rngs)
 
 
-def count_params(params) -> dict[str, int]:
-    """Number of trained scalars per player and in total."""
-    counts = {p: sum(x.size for x in jax.tree.leaves(params[p])) for p in PLAYERS}
-    return {**counts, "total": sum(counts.values())}
-
-
 def _augment(x: jax.Array, rng: jax.Array, shift: int, flip: bool) -> jax.Array:
     """Per-example random circular shift in [−shift, shift]² and optional horizontal flip."""
     k_shift, k_flip = jax.random.split(rng)

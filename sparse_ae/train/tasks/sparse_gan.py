@@ -15,7 +15,6 @@ map the output dictionary is applied to.
 
 from __future__ import annotations
 
-import math
 
 import jax
 import jax.numpy as jnp
@@ -172,6 +171,3 @@ def make_task(config) -> Task:
 
     return Task(init=init, train_step=train_step, eval_step=eval_step, images=images)
 
-
-def count_params(params) -> dict[str, int]:
-    return {p: sum(math.prod(x.shape) for x in jax.tree.leaves(params[p])) for p in PLAYERS}
