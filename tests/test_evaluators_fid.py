@@ -10,7 +10,7 @@ from flax import nnx
 
 from sparse_ae import config as config_lib
 from sparse_ae.evaluators import fid, frechet_digits
-from sparse_ae.models import digits_classifier
+from sparse_ae.models import digits_classifier, inception
 
 
 def scipy_fid(mu1, s1, mu2, s2):
@@ -45,7 +45,7 @@ def test_inception_score_bounds():
 
 def test_avg_pool_excludes_padding():
     x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
-    got = np.asarray(fid._avg_pool_exclude_pad(jnp.asarray(x)))[0, :, :, 0]
+    got = np.asarray(inception._avg_pool_exclude_pad(jnp.asarray(x)))[0, :, :, 0]
     pad = np.pad(x[0, :, :, 0], 1, constant_values=np.nan)
     expected = np.array([[np.nanmean(pad[i:i + 3, j:j + 3]) for j in range(4)] for i in range(4)])
     np.testing.assert_allclose(got, expected, rtol=1e-6)
@@ -54,12 +54,12 @@ def test_avg_pool_excludes_padding():
 @pytest.fixture(scope="module", name="sd")
 def random_torch_state():
     """A random state_dict of the FID network in PyTorch layout, shapes from the module itself."""
-    model = nnx.eval_shape(lambda: fid.InceptionV3(rngs=nnx.Rngs(0)))
+    model = nnx.eval_shape(lambda: inception.InceptionV3(rngs=nnx.Rngs(0)))
     state = nnx.state(model)
     rng = np.random.default_rng(0)
     out = {}
-    for key, path in fid.weight_map(model).items():
-        shape = fid._leaf(state, path).shape
+    for key, path in inception.weight_map(model).items():
+        shape = inception._leaf(state, path).shape
         if len(shape) == 4:                             # ours (kh, kw, I, O) -> torch (O, I, kh, kw)
             kh, kw, cin, cout = shape
             out[key] = rng.standard_normal((cout, cin, kh, kw), np.float32) / np.float32(np.sqrt(kh * kw * cin))
@@ -92,32 +92,32 @@ def torch_basic_conv(x, sd, prefix, stride, pad):
 def test_loader_maps_pytorch_weights_and_runs(tmp_path, sd):
     path = tmp_path / "inception.npz"
     np.savez(path, **sd)
-    model = fid.load_weights(path)
+    model = inception.load_weights(path)
     x = np.random.default_rng(1).uniform(-1, 1, (2, 75, 75, 3)).astype(np.float32)
     first = np.asarray(model.Conv2d_1a_3x3(jnp.asarray(x)))
     np.testing.assert_allclose(first, torch_basic_conv(x, sd, "Conv2d_1a_3x3", 2, 0), rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(np.asarray(model.fc.kernel[...]), sd["fc.weight"].T)
     features, logits = nnx.jit(lambda m, x: m(x))(model, jnp.asarray(x))
-    assert features.shape == (2, fid.FEATURE_DIM) and logits.shape == (2, fid.NUM_LOGITS)
+    assert features.shape == (2, inception.FEATURE_DIM) and logits.shape == (2, inception.NUM_LOGITS)
     assert np.all(np.isfinite(features)) and np.all(np.asarray(features) >= 0)  # mean of ReLU outputs
     np.testing.assert_allclose(logits, np.asarray(features) @ sd["fc.weight"].T + sd["fc.bias"], rtol=1e-4, atol=1e-4)
 
 
 def test_loader_rejects_wrong_files(tmp_path, sd):
     with pytest.raises(ValueError, match="not a file"):
-        fid.load_weights(tmp_path / "missing.npz")
+        inception.load_weights(tmp_path / "missing.npz")
     np.savez(tmp_path / "bad.npz", **{k: v for k, v in sd.items() if k != "Mixed_5b.branch1x1.conv.weight"})
     with pytest.raises(ValueError, match="missing.*Mixed_5b.branch1x1.conv.weight"):
-        fid.load_weights(tmp_path / "bad.npz")
+        inception.load_weights(tmp_path / "bad.npz")
     bad = dict(sd, **{"fc.bias": np.zeros(10, np.float32)})
     np.savez(tmp_path / "shape.npz", **bad)
     with pytest.raises(ValueError, match="fc.bias has shape"):
-        fid.load_weights(tmp_path / "shape.npz")
+        inception.load_weights(tmp_path / "shape.npz")
 
 
 def test_preprocess_resizes_gray_to_rgb_in_minus_one_one():
     x = jnp.full((1, 8, 8, 1), 0.75)
-    y = fid.preprocess(x, 16)
+    y = inception.preprocess(x, 16)
     assert y.shape == (1, 16, 16, 3)
     np.testing.assert_allclose(y, 0.5, atol=1e-6)
 

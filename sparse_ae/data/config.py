@@ -21,20 +21,21 @@ FITS = ("auto", "crop", "resize")
 
 @dataclasses.dataclass(frozen=True)
 class CSCConfig:
-    """``data.csc``: the synthetic convolutional sparse coding model (source "synthetic_csc").
+    """``data.csc``: the synthetic convolutional sparse coding model (source "synthetic_csc"),
+    images ``x = Σ_m d_m ∗ z_m + noise_std · N(0, 1)``."""
 
-    Images are ``x = Σ_m d_m ∗ z_m + noise_std · N(0, 1)`` with a ground-truth kernel
-    (kernel_size, kernel_size, num_atoms, channels) drawn from ``dict_seed`` (unit-norm atoms)
-    and Bernoulli(density)·N(0, 1) codes of shape (image_size/stride, image_size/stride, num_atoms).
-    """
-
+    # The ground-truth kernel (kernel_size, kernel_size, num_atoms, channels), unit-norm atoms
+    # drawn from dict_seed.
     num_atoms: int = 8
     kernel_size: int = 5
+    dict_seed: int = 0
+    # Codes (image_size/stride, image_size/stride, num_atoms) and the convolution's boundary
+    # ("circular" | "zero").
     stride: int = 1
     boundary: str = "circular"
+    # Fraction of non-zero codes (Bernoulli(density)·N(0, 1)).
     density: float = 0.05
     noise_std: float = 0.0
-    dict_seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,6 +60,14 @@ def require_weights_file(config, evaluator: str, contents: str) -> None:
         raise ValueError(f"config.{evaluator}.weights={weights!r} is not a file")
 
 
+def require_split(config, evaluator: str, split: str, use: str) -> None:
+    """ValueError unless ``split`` is among ``config.eval.splits``; ``use`` says what the
+    evaluator does on it (e.g. "fits class subspaces on")."""
+    if split not in config.eval.splits:
+        raise ValueError(f"evaluator {evaluator!r} {use} split {split!r}: add it to config.eval.splits "
+                         f"(now {tuple(config.eval.splits)})")
+
+
 def eval_outputs(task, state, make_iterator: Callable[[], Iterator[dict[str, Any]]]
                  ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
     """``(batch, outputs)`` per eval batch as host numpy, padded examples removed."""
@@ -91,6 +99,16 @@ def labelled_features(task, state, datasets: Datasets, evaluator: str, fit_split
             labels.append(batch["label"])
         data[split] = np.concatenate(feats), np.concatenate(labels)
     return data
+
+
+def fitted_accuracy(task, state, datasets: Datasets, evaluator: str, fit_split: str,
+                    fit: Callable[[np.ndarray, np.ndarray], Any],
+                    accuracy: Callable[[Any, np.ndarray, np.ndarray], float]) -> dict[str, float]:
+    """``{"<split>/<evaluator>_acc": accuracy(model, features, labels)}`` per split of a model
+    fitted once, ``model = fit(features, labels)``, on the features of ``fit_split``."""
+    data = labelled_features(task, state, datasets, evaluator, fit_split)
+    model = fit(*data[fit_split])
+    return {f"{split}/{evaluator}_acc": float(accuracy(model, *data[split])) for split in data}
 
 
 def evaluate_all(task, state, datasets: Datasets, config) -> tuple[dict[str, float], dict[str, np.ndarray]]:

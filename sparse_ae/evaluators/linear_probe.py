@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparse_ae.evaluators import labelled_features
+from sparse_ae.evaluators import fitted_accuracy, require_split
 
 FIT_SPLIT = "train"
 PROBE_C = 1.0
@@ -34,13 +34,9 @@ def accuracy(probe, features: np.ndarray, labels: np.ndarray) -> float:
 
 
 def validate_config(config) -> None:
-    if FIT_SPLIT not in config.eval.splits:
-        raise ValueError(f"evaluator 'linear_probe' fits on split {FIT_SPLIT!r}: add it to config.eval.splits "
-                         f"(now {tuple(config.eval.splits)})")
+    require_split(config, "linear_probe", FIT_SPLIT, "fits on")
 
 
 def evaluate(task, state, datasets, config):
     del config
-    data = labelled_features(task, state, datasets, "linear_probe", FIT_SPLIT)
-    probe = fit_probe(*data[FIT_SPLIT])
-    return {f"{split}/linear_probe_acc": accuracy(probe, *data[split]) for split in data}, {}
+    return fitted_accuracy(task, state, datasets, "linear_probe", FIT_SPLIT, fit_probe, accuracy), {}

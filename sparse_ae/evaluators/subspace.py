@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparse_ae.evaluators import labelled_features
+from sparse_ae.evaluators import fitted_accuracy, require_split
 
 NUM_COMPONENTS = 10
 FIT_SPLIT = "train"
@@ -46,17 +46,15 @@ def check_features(features: np.ndarray, labels: np.ndarray) -> None:
 
 
 def validate_config(config) -> None:
-    if FIT_SPLIT not in config.eval.splits:
-        raise ValueError(f"evaluator 'subspace' fits class subspaces on split {FIT_SPLIT!r}: add it to "
-                         f"config.eval.splits (now {tuple(config.eval.splits)})")
+    require_split(config, "subspace", FIT_SPLIT, "fits class subspaces on")
+
+
+def accuracy(bases: dict[int, np.ndarray], features: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of ``features`` whose nearest subspace is their label's."""
+    check_features(features, labels)
+    return float(np.mean(predict(bases, features) == labels))
 
 
 def evaluate(task, state, datasets, config):
     del config
-    data = labelled_features(task, state, datasets, "subspace", FIT_SPLIT)
-    bases = fit_subspaces(*data[FIT_SPLIT])
-    scalars = {}
-    for split, (features, labels) in data.items():
-        check_features(features, labels)
-        scalars[f"{split}/subspace_acc"] = float(np.mean(predict(bases, features) == labels))
-    return scalars, {}
+    return fitted_accuracy(task, state, datasets, "subspace", FIT_SPLIT, fit_subspaces, accuracy), {}
