@@ -5,9 +5,9 @@
                                     [--out=benchmarks/results/dcea_train_untied_peak4.json]
 
 Two schedules of ``configs/dcea_poisson_denoise.py`` from the same initialisation:
-``one_shift`` (the config's default: each step codes one canvas of each random 128×128 crop, batch
-``--batch``) and ``all_shifts`` (the authors': all 49 shifted canvases of one crop per step, batch
-1). Each trains with the task's jitted ``train_step`` on the real Train400 pipeline for
+``all_shifts`` (the authors' and the config's default: each step trains through the average of
+all 49 shifted canvases of one random 128×128 crop, batch 1) and ``one_shift`` (one canvas of each
+of ``--batch`` crops per step, ``shift_average=false``). Each trains with the task's jitted ``train_step`` on the real Train400 pipeline for
 ``--minutes`` of step time at a constant learning rate (data loading and evaluation not
 counted), or for ``--steps`` steps with the config's cosine decay (stopped early after
 ``--minutes`` of step time when both are given; ``--steps=auto`` times 30 steps first and takes

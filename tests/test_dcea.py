@@ -327,7 +327,7 @@ def test_short_ecdl_run_lowers_dictionary_error():
 def test_short_denoising_run_beats_noisy_input():
     from sparse_ae.data import natural_crops
     config = load_config("configs/dcea_poisson_denoise.py:runlocal,untied")
-    config.model.update(num_filters=16, kernel_size=7, stride=3, num_iters=5, noise_draws=2)
+    config.model.update(num_filters=16, kernel_size=7, stride=3, num_iters=5, noise_draws=2, shift_average=False)
     config.data.image_size = 32
     config.optim.update(lr=3e-3, warmup_steps=0)
     photo = natural_crops.load_photo("astronaut").mean(axis=-1, keepdims=True)
