@@ -76,7 +76,7 @@ def run_dcea(family: str, init: np.ndarray, steps: int) -> Run:
     y = dcea.observations(config.model, held_out)
     nll = families.get_family(family, trials=config.model.trials).nll(
             y, jax.jit(task.eval_step)(state, held_out)["natural"]) / y.size
-    return Run(np.asarray(dcea.decoder_kernel(state.params))[0, :, :, 0].T, per_step, float(nll))
+    return Run(np.asarray(task.dictionary(state))[0, :, :, 0].T, per_step, float(nll))
 
 
 def run_sporco(init: np.ndarray, steps: int, num_signals: int = 64) -> Run:

@@ -15,7 +15,7 @@ from conftest import load_config
 from sparse_ae.data import binomial_spikes
 from sparse_ae.evaluators import dictionary_recovery, poisson_denoising
 from sparse_ae.models import dcea
-from sparse_ae.sparse_coding import families, operators, prox, solvers
+from sparse_ae.sparse_coding import dictionaries, families, operators, prox, solvers
 from sparse_ae.train.tasks import dcea as dcea_task
 
 
@@ -257,7 +257,7 @@ def _train(config, batches, steps: int):
 def test_residual_windows_take_each_examples_largest_energy_window():
     residual = np.random.default_rng(0).normal(size=(3, 9, 11, 2)).astype(np.float32)
     residual[1, 4:7, 2:6] += 5.0
-    windows = dcea_task.residual_windows(jnp.asarray(residual), (3, 4))
+    windows = dictionaries.residual_windows(jnp.asarray(residual), (3, 4))
     for b in range(3):
         energy = [[np.sum(residual[b, i:i + 3, j:j + 4] ** 2) for j in range(8)] for i in range(7)]
         i, j = np.unravel_index(np.argmax(energy), (7, 8))
@@ -269,13 +269,13 @@ def test_unused_and_duplicate_atoms_are_restarted():
     atoms = np.random.default_rng(0).normal(size=(4, 12))
     atoms[3] = np.concatenate([[0.0, 0.0], atoms[1, :-2]])          # a delayed copy of atom 1
     kernel = jnp.asarray(atoms.T[None, :, :, None], jnp.float32)
-    coherence = dcea_task.shift_coherence(kernel)
+    coherence = dictionaries.shift_coherence(kernel)
     np.testing.assert_allclose(np.diag(coherence), 1.0, rtol=1e-5)
     assert float(coherence[1, 3]) > 0.9 and float(coherence[0, 2]) < 0.9
     usage = jnp.zeros((1, 1, 30, 4)).at[0, 0, :3, 1].set(1.0).at[0, 0, :2, 3].set(1.0).at[0, 0, 9, 0].set(1.0)
-    np.testing.assert_array_equal(dcea_task.atoms_to_restart(kernel, usage, 0.9), [False, False, True, True])
+    np.testing.assert_array_equal(dictionaries.atoms_to_restart(kernel, usage, 0.9), [False, False, True, True])
     usage = usage.at[0, 0, 5:9, 3].set(1.0)                            # the copy is now the busier one
-    np.testing.assert_array_equal(dcea_task.atoms_to_restart(kernel, usage, 0.9), [False, True, True, False])
+    np.testing.assert_array_equal(dictionaries.atoms_to_restart(kernel, usage, 0.9), [False, True, True, False])
 
 
 def test_dead_atoms_restart_from_residual_windows():
@@ -285,7 +285,7 @@ def test_dead_atoms_restart_from_residual_windows():
     residual = residual.at[1, 0, 2:7, 0].set(-1.0)
     for names in (("kernel",), ("encoder", "loop", "decoder")):
         params = {name: kernel for name in names} | {"bias": jnp.ones(3)}
-        new, count = dcea_task.restart_atoms(params, code, residual, coherence=1.1)
+        new, count = dcea.restart_atoms(params, code, residual, coherence=1.1)
         assert int(count) == 2 and set(new) == set(params)
         np.testing.assert_array_equal(new["bias"], params["bias"])
         for name in names:
@@ -319,7 +319,7 @@ def test_short_ecdl_run_lowers_dictionary_error():
     for i in range(40):
         state, metrics = step(state, batches(i), jax.random.fold_in(key, i))
     before, _ = dictionary_recovery.template_errors(true, init)
-    after, _ = dictionary_recovery.template_errors(true, np.asarray(dcea_task.decoder_kernel(state.params))[0, :, :, 0].T)
+    after, _ = dictionary_recovery.template_errors(true, np.asarray(dcea.decoder_kernel(state.params))[0, :, :, 0].T)
     assert np.isfinite(float(metrics["loss"]))
     assert after.mean() < before.mean() - 0.05, (before, after)
 

@@ -308,3 +308,36 @@ class DCEA(nnx.Module):
         code = self.encode(make_canvases(y, layout.canvas_hw, layout.offsets), layout.boundary)
         natural = self.decode(code, layout.boundary)
         return DCEAOutput(average_canvases(natural, y.shape[1:3], layout.offsets), code)
+
+
+# ----------------------------------------------------------------------------------------------
+# Parameter trees: the decoder dictionary, atom restarts
+# ----------------------------------------------------------------------------------------------
+
+KERNELS = ("kernel", "encoder", "loop", "decoder")   # tied: kernel; untied: encoder, loop, decoder
+RESTART_COHERENCE = 0.9  # shift coherence above which the less used of two atoms restarts
+
+
+def decoder_kernel(params) -> jax.Array:
+    """The decoder dictionary H (kh, kw, M, C) from ``state.params`` (tied or untied)."""
+    return params["kernel"] if "kernel" in params else params["decoder"]
+
+
+def restart_atoms(params, code: jax.Array, residual: jax.Array, coherence: float = RESTART_COHERENCE):
+    """(params, number restarted): each atom m of :func:`atoms_to_restart` (judged on the decoder
+    dictionary) takes the residual window (``residual`` (B, H, W, C) = −∂NLL/∂η at the fit) of
+    example k mod B, k the rank of m among those restarted, scaled to the old atom's norm; the
+    same atom in every kernel (tied or untied). Where the data exceed the fit the window is
+    positive, so a non-negative code of the new atom lowers the NLL there."""
+    restart = dictionaries.atoms_to_restart(jax.lax.stop_gradient(decoder_kernel(params)), code, coherence)
+    names = [k for k in KERNELS if k in params]
+    kh, kw = params[names[0]].shape[:2]
+    windows = dictionaries.residual_windows(jax.lax.stop_gradient(residual), (kh, kw))
+    rank = (jnp.cumsum(restart) - 1) % windows.shape[0]
+    unit = dictionaries.normalize_atoms(jnp.transpose(windows[rank], (1, 2, 0, 3)))  # (kh, kw, M, C)
+
+    def update(kernel):
+        norm = jnp.sqrt(jnp.sum(kernel ** 2, axis=(0, 1, 3), keepdims=True))
+        return jnp.where(restart[None, None, :, None], unit * norm, kernel)
+
+    return {**params, **{k: update(params[k]) for k in names}}, jnp.sum(restart)

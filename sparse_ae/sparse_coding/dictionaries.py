@@ -64,3 +64,38 @@ def overcomplete_dct(patch_size: int, num_atoms: int, dtype=jnp.float32) -> jax.
     atoms = atoms.reshape(patch_size * patch_size, num_atoms)
     atoms /= np.linalg.norm(atoms, axis=0, keepdims=True)
     return jnp.asarray(atoms, dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# Atom restarts: which atoms are unused or delayed copies, and where to restart them
+# ----------------------------------------------------------------------------------------------
+
+def residual_windows(residual: jax.Array, kernel_hw: tuple[int, int]) -> jax.Array:
+    """(B, H, W, C) -> (B, kh, kw, C): each example's kh×kw window of largest ‖r‖²."""
+    kh, kw = kernel_hw
+    energy = jax.lax.reduce_window(jnp.sum(residual ** 2, axis=-1), 0.0, jax.lax.add, (1, kh, kw),
+                                   (1, 1, 1), "VALID")
+    flat = jnp.argmax(energy.reshape(energy.shape[0], -1), axis=1)
+    rows, cols = jnp.unravel_index(flat, energy.shape[1:])
+    take = lambda r, i, j: jax.lax.dynamic_slice(r, (i, j, 0), (kh, kw, r.shape[-1]))  # noqa: E731
+    return jax.vmap(take)(residual, rows, cols)
+
+
+def shift_coherence(kernel: jax.Array) -> jax.Array:
+    """(M, M) max over 2-D delays of |⟨h_m, delayed h_n⟩| of the unit atoms of ``kernel``
+    (kh, kw, M, C); the diagonal is 1."""
+    kh, kw = kernel.shape[:2]
+    atoms = jnp.transpose(normalize_atoms(kernel), (2, 3, 0, 1))          # (M, C, kh, kw)
+    corr = jax.lax.conv_general_dilated(atoms, atoms, (1, 1), ((kh - 1, kh - 1), (kw - 1, kw - 1)))
+    return jnp.abs(corr).max(axis=(2, 3))
+
+
+def atoms_to_restart(kernel: jax.Array, code: jax.Array, coherence: float) -> jax.Array:
+    """(M,) bool: atoms with no non-zero entry in ``code`` (B', h, w, M), and atoms with a delayed
+    copy (shift coherence > ``coherence``) among the atoms used more (ties: the lower index)."""
+    usage = jnp.sum(code != 0, axis=(0, 1, 2))
+    mine, theirs = usage[:, None], usage[None, :]
+    lower = jnp.arange(usage.shape[0])[None, :] < jnp.arange(usage.shape[0])[:, None]
+    busier = (theirs > mine) | ((theirs == mine) & lower)           # [m, n]: atom n is busier than m
+    copies = jnp.any((shift_coherence(kernel) > coherence) & busier, axis=1)
+    return (usage == 0) | copies

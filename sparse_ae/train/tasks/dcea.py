@@ -29,16 +29,14 @@ import ml_collections
 from flax import nnx
 
 from sparse_ae import optim
-from sparse_ae.models.dcea import DCEA, DCEAConfig
-from sparse_ae.sparse_coding import dictionaries, families, metrics as sc_metrics
+from sparse_ae.models.dcea import DCEA, DCEAConfig, decoder_kernel, restart_atoms
+from sparse_ae.sparse_coding import families, metrics as sc_metrics
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
 
 OBJECTIVES = ("nll", "denoise")
 TASK_FIELDS = dict(objective="denoise", eval_shift_average=True, peak=4.0, noise_draws=10,
                    restart_atoms=False)
-KERNELS = ("kernel", "encoder", "loop", "decoder")
-RESTART_COHERENCE = 0.9  # shift coherence above which the less used of two atoms restarts
 
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
@@ -77,62 +75,6 @@ def validate_config(config) -> None:
         raise ValueError(f"config.model.noise_draws={m.noise_draws} must be >= 1")
     if m.channels != config.data.channels:
         raise ValueError(f"config.model.channels={m.channels} must equal config.data.channels={config.data.channels}")
-
-
-def decoder_kernel(params) -> jax.Array:
-    """The decoder dictionary H (kh, kw, M, C) from ``state.params`` (tied or untied)."""
-    return params["kernel"] if "kernel" in params else params["decoder"]
-
-
-def residual_windows(residual: jax.Array, kernel_hw: tuple[int, int]) -> jax.Array:
-    """(B, H, W, C) -> (B, kh, kw, C): each example's kh×kw window of largest ‖r‖²."""
-    kh, kw = kernel_hw
-    energy = jax.lax.reduce_window(jnp.sum(residual ** 2, axis=-1), 0.0, jax.lax.add, (1, kh, kw),
-                                   (1, 1, 1), "VALID")
-    flat = jnp.argmax(energy.reshape(energy.shape[0], -1), axis=1)
-    rows, cols = jnp.unravel_index(flat, energy.shape[1:])
-    take = lambda r, i, j: jax.lax.dynamic_slice(r, (i, j, 0), (kh, kw, r.shape[-1]))  # noqa: E731
-    return jax.vmap(take)(residual, rows, cols)
-
-
-def shift_coherence(kernel: jax.Array) -> jax.Array:
-    """(M, M) max over 2-D delays of |⟨h_m, delayed h_n⟩| of the unit atoms of ``kernel``
-    (kh, kw, M, C); the diagonal is 1."""
-    kh, kw = kernel.shape[:2]
-    atoms = jnp.transpose(dictionaries.normalize_atoms(kernel), (2, 3, 0, 1))          # (M, C, kh, kw)
-    corr = jax.lax.conv_general_dilated(atoms, atoms, (1, 1), ((kh - 1, kh - 1), (kw - 1, kw - 1)))
-    return jnp.abs(corr).max(axis=(2, 3))
-
-
-def atoms_to_restart(kernel: jax.Array, code: jax.Array, coherence: float) -> jax.Array:
-    """(M,) bool: atoms with no non-zero entry in ``code`` (B', h, w, M), and atoms with a delayed
-    copy (shift coherence > ``coherence``) among the atoms used more (ties: the lower index)."""
-    usage = jnp.sum(code != 0, axis=(0, 1, 2))
-    mine, theirs = usage[:, None], usage[None, :]
-    lower = jnp.arange(usage.shape[0])[None, :] < jnp.arange(usage.shape[0])[:, None]
-    busier = (theirs > mine) | ((theirs == mine) & lower)           # [m, n]: atom n is busier than m
-    copies = jnp.any((shift_coherence(kernel) > coherence) & busier, axis=1)
-    return (usage == 0) | copies
-
-
-def restart_atoms(params, code: jax.Array, residual: jax.Array, coherence: float = RESTART_COHERENCE):
-    """(params, number restarted): each atom m of :func:`atoms_to_restart` (judged on the decoder
-    dictionary) takes the residual window (``residual`` (B, H, W, C) = −∂NLL/∂η at the fit) of
-    example k mod B, k the rank of m among those restarted, scaled to the old atom's norm; the
-    same atom in every kernel (tied or untied). Where the data exceed the fit the window is
-    positive, so a non-negative code of the new atom lowers the NLL there."""
-    restart = atoms_to_restart(jax.lax.stop_gradient(decoder_kernel(params)), code, coherence)
-    names = [k for k in KERNELS if k in params]
-    kh, kw = params[names[0]].shape[:2]
-    windows = residual_windows(jax.lax.stop_gradient(residual), (kh, kw))
-    rank = (jnp.cumsum(restart) - 1) % windows.shape[0]
-    unit = dictionaries.normalize_atoms(jnp.transpose(windows[rank], (1, 2, 0, 3)))  # (kh, kw, M, C)
-
-    def update(kernel):
-        norm = jnp.sqrt(jnp.sum(kernel ** 2, axis=(0, 1, 3), keepdims=True))
-        return jnp.where(restart[None, None, :, None], unit * norm, kernel)
-
-    return {**params, **{k: update(params[k]) for k in names}}, jnp.sum(restart)
 
 
 def observations(model, batch) -> jax.Array:
