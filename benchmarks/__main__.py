@@ -17,8 +17,6 @@ import time
 
 from benchmarks import common
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 # area -> benchmarks, in the order they run (sc_vae_segmentation reads sc_vae_compare's models).
 AREAS = {
         "sparse-coding core": ("unroll", "conv_gflops", "vs_sporco", "lista"),
@@ -37,7 +35,7 @@ def run_one(name: str, out: pathlib.Path, quick: bool) -> dict:
     cmd = [sys.executable, "-m", f"benchmarks.{name}", "--out", str(out), *(["--quick"] if quick else [])]
     print(f"\n=== {' '.join(cmd[1:])}", flush=True)
     start = time.perf_counter()
-    code = subprocess.run(cmd, cwd=REPO, check=False).returncode
+    code = subprocess.run(cmd, cwd=common.REPO, check=False).returncode
     json_path = out / f"{name}.json"
     return {"benchmark": name, "status": "ok" if code == 0 else f"failed (exit {code})",
             "minutes": (time.perf_counter() - start) / 60,
@@ -55,7 +53,7 @@ def main() -> None:
     unknown = sorted(set(only) - set(known))
     if unknown:
         parser.error(f"--only: unknown benchmark(s) {unknown}; known: {known}")
-    out = (args.out or REPO / "benchmarks" / "results" / ("" if args.full else "quick")).resolve()
+    out = (args.out or common.REPO / "benchmarks" / "results" / ("" if args.full else "quick")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     summary = {area: [run_one(n, out, not args.full) for n in names if not only or n in only]
                for area, names in AREAS.items()}

@@ -40,8 +40,7 @@ from sparse_ae.train import checkpointing, loop
 from sparse_ae.train.state import split_module
 from sparse_ae.train.tasks import dcea as dcea_task
 
-REPO = common.REPO
-PARAMS = REPO / "benchmarks" / "results" / "dcea_params"
+PARAMS = common.REPO / "benchmarks" / "results" / "dcea_params"
 PEAKS = (1, 2, 4)
 VARIANTS = (("tied", "DCEA-C"), ("untied", "DCEA-UC"))
 PAPER = {"DCEA-C": {1: 20.72, 2: 22.02, 4: 23.51}, "DCEA-UC": {1: 21.37, 2: 22.79, 4: 24.37}}

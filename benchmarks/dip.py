@@ -25,6 +25,7 @@ import tempfile
 import time
 
 from benchmarks import common
+from sparse_ae import dip
 
 CONFIG = "configs/dip_denoise.py"
 REGS = ("none", "l0", "l0inf")
@@ -44,8 +45,6 @@ def config_spec(reg: str, preset: str) -> str:
 
 def run_reg(config, workdir: pathlib.Path) -> tuple[dict, float]:
     """``sparse_ae.dip.run`` of ``config`` in ``workdir``; (its metrics.json, minutes)."""
-    from sparse_ae import dip  # pylint: disable=import-outside-toplevel
-
     start = time.perf_counter()
     dip.run(config, workdir)
     minutes = (time.perf_counter() - start) / 60

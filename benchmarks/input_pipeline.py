@@ -13,13 +13,11 @@ bottleneck.
 
 from __future__ import annotations
 
-import pathlib
 import time
 
+from benchmarks import common
 from sparse_ae import config as config_lib
 from sparse_ae import data
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # (label, config.data fields, batch size)
 CASES = (
@@ -50,7 +48,7 @@ def _config_cases() -> list[tuple[str, object, int]]:
     """(label, config.data, batch size) of every config file at its default arguments; a config
     that fails to load gives (label, the error, 0)."""
     cases = []
-    for path in sorted((REPO / "configs").glob("*.py")):
+    for path in sorted((common.REPO / "configs").glob("*.py")):
         try:
             config = config_lib.load_config_file(path)
         except Exception as err:  # pylint: disable=broad-except  # reported as a skipped row
@@ -74,15 +72,14 @@ def _row(label: str, data_config, batch: int, num_batches: int) -> dict:
 
 
 def main() -> None:
-    from benchmarks import common  # pylint: disable=import-outside-toplevel
-
     args = common.base_parser(__doc__.split("\n\n")[0]).parse_args()
     num_batches = 20 if args.quick else 200
     rows = [_row(label, data_config, batch, num_batches) for label, data_config, batch in [*CASES, *_config_cases()]]
     common.print_table(rows, ["case", "source", "image_size", "channels", "batch", "examples/s", "batches/s", "note"])
-    common.write_json(args.out or REPO / "benchmarks" / "results" / "input_pipeline.json",
-                      {"machine": common.machine_info(), "quick": args.quick, "num_batches": num_batches,
-                       "rows": rows})
+    if args.out:
+        common.write_json(args.out,
+                          {"machine": common.machine_info(), "quick": args.quick, "num_batches": num_batches,
+                           "rows": rows})
 
 
 if __name__ == "__main__":

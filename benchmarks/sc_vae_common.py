@@ -17,23 +17,21 @@ import jax
 import numpy as np
 from flax import traverse_util
 
+from benchmarks import common
 from sparse_ae import data as data_lib
 from sparse_ae.evaluators import reconstruction
 from sparse_ae.evaluators.code_sparsity import codebook_usage
 from sparse_ae.sparse_coding import metrics
 from sparse_ae.train.tasks import sc_vae as task_lib
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-PARAMS_DIR = REPO / "benchmarks" / "results" / "sc_vae_params"
+PARAMS_DIR = common.REPO / "benchmarks" / "results" / "sc_vae_params"
 BENCH_MODEL = dict(channels=16, channel_mult=(1, 2, 2), num_res_blocks=1, num_down=2, attn_resolutions=(),
                    latent_dim=64, num_atoms=128, lista_steps=16)
 
 
 def make_config(bottleneck: str, num_steps: int, **model):
     """``configs/sc_vae.py`` with the benchmark model; ``model`` overrides config.model fields."""
-    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
-
-    config = load_config(f"configs/sc_vae.py:bottleneck={bottleneck}")
+    config = common.load_config(f"configs/sc_vae.py:bottleneck={bottleneck}")
     config.model.update({**BENCH_MODEL, **model})
     config.train.num_steps = num_steps
     config.optim.warmup_steps = min(config.optim.warmup_steps, num_steps // 10)

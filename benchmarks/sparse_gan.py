@@ -24,6 +24,11 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks.common import base_parser, print_table, write_json
+from sparse_ae.evaluators import frechet_digits
+from sparse_ae.models import digits_classifier
+from sparse_ae.tools import train_digits_classifier
+from sparse_ae.tools.train_digits_classifier import load_split
+from sparse_ae.train import loop
 
 REGS = ("none", "l1", "l0", "l0inf", "ml")
 
@@ -34,16 +39,11 @@ def load_config(arg: str):
 
 def real_reference(classifier: str, image_size: int) -> float:
     """Fréchet distance of the training digits to the test digits in the classifier's features."""
-    from sparse_ae.evaluators import frechet_digits  # pylint: disable=import-outside-toplevel
-    from sparse_ae.tools.train_digits_classifier import load_split  # pylint: disable=import-outside-toplevel
-
     embed = frechet_digits.embedder(classifier)
     return frechet_digits.frechet(embed, load_split(image_size, "train")[0], load_split(image_size, "test")[0])
 
 
 def train_one(reg: str, seed: int, steps: int, classifier: str, workdir: pathlib.Path) -> dict:
-    from sparse_ae.train import loop  # pylint: disable=import-outside-toplevel
-
     config = load_config(f"reg={reg},seed={seed},steps={steps}")
     config.frechet_digits.classifier = classifier
     config.train.update(checkpoint_every=0, log_every=max(steps // 5, 1))
@@ -83,8 +83,6 @@ def main() -> None:
     classifier = args.classifier
     image_size = load_config("").data.image_size
     if not classifier:
-        from sparse_ae.models import digits_classifier  # pylint: disable=import-outside-toplevel
-        from sparse_ae.tools import train_digits_classifier  # pylint: disable=import-outside-toplevel
 
         model, meta = train_digits_classifier.train(image_size)
         classifier = str(digits_classifier.save(model, scratch / "classifier", meta))

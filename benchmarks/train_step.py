@@ -21,9 +21,13 @@ import json
 import sys
 import time
 
-from benchmarks import common
+import jax
 
-REPO = common.REPO
+from benchmarks import common
+from benchmarks.input_pipeline import pipeline_throughput
+from sparse_ae import config as config_lib
+from sparse_ae.train import loop, sharding
+
 DEVICE_COUNTS = (1, 8)
 WORKER_TIMEOUT_S = 300
 
@@ -34,12 +38,6 @@ def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> di
     Times up to ``steps`` steps, stopping early (after at least 2) once ``budget_s`` seconds
     have passed, so that heavy configs stay affordable on a CPU.
     """
-    import jax  # pylint: disable=import-outside-toplevel
-
-    from benchmarks.input_pipeline import pipeline_throughput  # pylint: disable=import-outside-toplevel
-    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train import loop, sharding  # pylint: disable=import-outside-toplevel
-
     events: dict[str, list[float]] = {}
     jax.monitoring.register_event_duration_secs_listener(
             lambda name, secs, **_: events.setdefault(name, []).append(secs))
@@ -101,16 +99,17 @@ def main() -> None:
                         help="config specs (default: configs/csc_ae.py; without --quick every configs/*.py)")
     args = parser.parse_args()
     specs = args.configs or (["configs/csc_ae.py"] if args.quick
-                             else [f"configs/{p.name}" for p in sorted((REPO / "configs").glob("*.py"))])
+                             else [f"configs/{p.name}" for p in sorted((common.REPO / "configs").glob("*.py"))])
     steps, pipeline_batches, budget_s = (10, 20, 10.0) if args.quick else (50, 100, 30.0)
     rows = [run_worker(spec, devices, steps, pipeline_batches, budget_s)
             for spec in specs for devices in DEVICE_COUNTS]
     columns = ["config", "devices", "batch_size", "trace_s", "lower_s", "compile_s", "timed_steps", "step_ms",
                "recompiles_after_first", "pipeline_batches_per_s", "pipeline_over_step", "note"]
     common.print_table(rows, columns)
-    common.write_json(args.out or REPO / "benchmarks" / "results" / "train_step.json",
-                      {"machine": common.machine_info(), "quick": args.quick, "max_steps": steps,
-                       "budget_s": budget_s, "rows": rows})
+    if args.out:
+        common.write_json(args.out,
+                          {"machine": common.machine_info(), "quick": args.quick, "max_steps": steps,
+                           "budget_s": budget_s, "rows": rows})
 
 
 if __name__ == "__main__":

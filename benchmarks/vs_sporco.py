@@ -18,24 +18,22 @@ is the lowest objective any solver reached (a long JAX FISTA run, evaluated in f
 
 from __future__ import annotations
 
-import pathlib
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
 from benchmarks import common
 from sparse_ae.sparse_coding import operators, solvers
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-SET12 = REPO.parent / "shared" / "data" / "set12"
+SET12 = common.REPO.parent / "shared" / "data" / "set12"
 SIZE, LAM, GAP = 128, 0.05, 1e-4
 
 
 def load_problem(num_images: int) -> tuple[np.ndarray, np.ndarray]:
     """(filters (8, 8, 32) float64, high-passed crops (SIZE, SIZE, B) float64) in SPORCO's layout."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
     from sporco import signal, util  # pylint: disable=import-outside-toplevel
 
     crops = []
