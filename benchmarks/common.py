@@ -33,10 +33,13 @@ def load_config(spec: str):
     return config_lib.load_config_file(spec, root=REPO)
 
 
-def train(spec: str, steps: int, workdir: pathlib.Path) -> tuple[Any, dict[str, Any], float]:
+def train(spec: str, steps: int, workdir: pathlib.Path, overrides: Mapping[str, Any] | None = None
+          ) -> tuple[Any, dict[str, Any], float]:
     """Trains ``spec`` through the generic loop in ``workdir`` (``steps`` > 0 overrides
-    train.num_steps; no periodic checkpoints, 5 log lines); returns (config, its metrics.json, minutes)."""
+    train.num_steps, ``overrides`` maps dotted fields such as ``"data.seed"`` to values; no periodic
+    checkpoints, 5 log lines); returns (config, its metrics.json, minutes)."""
     config = load_config(spec)
+    config.update_from_flattened_dict(dict(overrides or {}))
     if steps:
         config.train.num_steps = steps
     config.train.update(checkpoint_every=0, log_every=max(config.train.num_steps // 5, 1))
