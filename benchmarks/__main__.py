@@ -18,13 +18,13 @@ import time
 
 from benchmarks import common
 
-# area -> benchmarks, in the order they run (sc_vae_segmentation reads sc_vae_compare's models).
+# area -> benchmarks, in the order they run.
 AREAS = {
         "sparse-coding core": ("unroll", "conv_gflops", "vs_sporco", "lista"),
         "training framework": ("input_pipeline", "train_step", "memory"),
         "CSC-CTRL": ("ctrl",),
         "DCEA": ("dcea_ecdl", "dcea_perf", "dcea_denoise", "dcea_train"),
-        "SC-VAE": ("sc_vae_perf", "sc_vae_compare", "sc_vae_ablation", "sc_vae_segmentation"),
+        "SC-VAE": ("sc_vae",),
         "sparse generators": ("sparse_gan",),
         "conv sparse AE": ("conv_sae",),
         "deep image prior": ("dip",),
