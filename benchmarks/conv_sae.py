@@ -2,6 +2,7 @@
 
     python -m benchmarks.conv_sae [--quick] [--seeds=3] [--steps=0] [--parts=digits,restoration]
                                   [--codes=l1,topk,dense] [--out DIR]
+    python -m benchmarks.conv_sae --parts=<part> --out=benchmarks/results/conv_sae_<part>.json   # committed
 
 - ``digits``: ``configs/conv_sae.py:dataset=digits,code=<code>,seed=<s>`` (16×16 digits,
   corruption none, 2000 steps; ``--steps`` overrides) through the generic loop, one run per

@@ -1,6 +1,8 @@
 """CSC-CTRL vs conv CTRL at the same data and budget, generalisation to Set12, and the step-time split.
 
     python -m benchmarks.ctrl [--quick] [--seeds=3] [--steps=0] [--parts=digits,set12,speed] [--out DIR]
+    python -m benchmarks.ctrl --out=benchmarks/results   # the committed ctrl.json
+    python -m benchmarks.ctrl --parts=<part> --out=benchmarks/results/ctrl_<part>.json   # ctrl_digits, ctrl_set12
 
 - ``digits``: ``configs/ctrl_csc.py`` and ``configs/ctrl_conv.py`` at their defaults (16×16 digits,
   labels, batch 256, 1000 steps; ``--steps`` overrides), one run per seed: test PSNR / SSIM,

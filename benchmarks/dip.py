@@ -1,6 +1,7 @@
 """Deep Image Prior denoising of Set12 at σ = 25: baseline vs sparse encoders (``sparse_ae.dip``).
 
     python -m benchmarks.dip [--quick | --full] [--regs=none,l0,l0inf] [--out DIR]
+    python -m benchmarks.dip --out=benchmarks/results   # the committed result
 
 Each row is one ``sparse_ae.dip.run`` of ``configs/dip_denoise.py:reg=<reg>[,cpu|,runlocal]``
 (every image × seed of the preset; a fresh network per run) in a scratch workdir, summarised

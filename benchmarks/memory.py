@@ -1,6 +1,7 @@
 """Per-device memory of the compiled train step of the ImageNet-scale configs on 8, 64 and 256 devices.
 
     python -m benchmarks.memory [--quick] [--out DIR]
+    python -m benchmarks.memory --out=benchmarks/results   # the committed result
 
 Rows: CSC-CTRL at 128×128 on imagenet2012 (``configs/ctrl_csc.py:dataset=imagenet2012``,
 global batch 1024) and SC-VAE with the paper's architecture at 256×256

@@ -1,6 +1,8 @@
 """Batch convolutional sparse coding on CPU: JAX FISTA vs SPORCO's ADMM and PGM (one FFT thread).
 
     python -m benchmarks.vs_sporco [--quick] [--out DIR]
+    python -m benchmarks.vs_sporco --quick --out=benchmarks/results   # the committed vs_sporco.json
+    python -m benchmarks.vs_sporco --out=benchmarks/results/vs_sporco_full.json   # and vs_sporco_full.json
 
 Problem (SPORCO's CBPDN, circular): B crops of 128×128 from Set12 (32; 4 with --quick),
 high-passed as in SPORCO's examples (``sporco.signal.tikhonov_filter``, λ = 5), SPORCO's learned
