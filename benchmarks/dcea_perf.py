@@ -5,7 +5,7 @@ and (without --quick) the core's conv operators; against the authors' computatio
 
     python -m benchmarks.dcea_perf [--quick] [--peer-python=PYTHON] [--out=benchmarks/results/dcea_perf.json]
 
-FLOPs are the useful multiply-adds of the convolutions (``sparse_ae.models.dcea.conv_flops``:
+FLOPs are the useful multiply-adds of the convolutions (``benchmarks.flops.dcea_conv_flops``:
 2T + 1 convs per canvas forward, training ≈ 3× forward); GFLOP/s is set against a large 3×3
 convolution (8×128×128×64 -> 64, XLA's conv) timed right before each row as the machine's ceiling.
 ``--peer-python``: an interpreter with torch; it runs ``benchmarks/dcea_torch_peer.py`` (the
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from benchmarks import common
+from benchmarks.flops import dcea_conv_flops
 from sparse_ae import data as data_lib
 from sparse_ae.models import dcea as dcea_model
 from sparse_ae.train.state import split_module
@@ -58,8 +59,8 @@ def measure(variant: str, fast: bool, repeats: int) -> list[dict]:
     step = jax.jit(task.train_step)
     rows = []
     for kind, fn, args, flops in (
-            ("denoise 256x256", denoise, (state.params, counts), dcea_model.conv_flops(cfg, (256, 256))["forward"]),
-            ("train step 128x128", step, (state, crop, rng), dcea_model.conv_flops(cfg, (128, 128))["train_step"])):
+            ("denoise 256x256", denoise, (state.params, counts), dcea_conv_flops(cfg, (256, 256))["forward"]),
+            ("train step 128x128", step, (state, crop, rng), dcea_conv_flops(cfg, (128, 128))["train_step"])):
         ceiling = conv_ceiling(repeats=3)  # right before each row: the machine's load drifts
         secs = common.time_fn(fn, *args, repeats=repeats)
         rows.append({"model": f"DCEA-{'C' if variant == 'tied' else 'UC'}", "path": "patch-GEMM" if fast else "core conv",
