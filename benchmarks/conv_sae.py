@@ -34,8 +34,7 @@ import numpy as np
 
 from benchmarks import common
 from sparse_ae import evaluate
-from sparse_ae.evaluators import eval_outputs, reconstruction
-from sparse_ae.evaluators import linear_probe
+from sparse_ae.evaluators import eval_outputs, linear_probe, reconstruction
 from sparse_ae.tools.train_digits_classifier import load_split
 from sparse_ae.train import loop
 
