@@ -85,7 +85,6 @@ def run_sporco(init: np.ndarray, steps: int, num_signals: int = 64) -> Run:
     import sporco.fft  # pylint: disable=import-outside-toplevel
     from sporco.dictlrn import cbpdndl  # pylint: disable=import-outside-toplevel
 
-
     # FFTW's default planner picks transforms by timing them, so the rounding (and, from a random
     # start, the learned atoms) changed from one process to the next; the estimated plan is fixed.
     sporco.fft.pyfftw_planner_effort = "FFTW_ESTIMATE"
