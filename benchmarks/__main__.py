@@ -1,11 +1,11 @@
-"""Every benchmark: ``python -m benchmarks [--quick | --full] [--out DIR] [--only a,b]``.
+"""Every benchmark: ``python -m benchmarks [--quick | --full] [--only a,b] [--out DIR]``.
 
-Each benchmark runs in its own process as ``python -m benchmarks.<name> --quick`` (the default;
-without ``--quick`` under ``--full``) and prints its own tables; a failing one is reported and
-the rest still run. The closing summary is one table per area. Files are written only with
-``--out DIR`` (``DIR/<name>.json``), except that ``--full`` writes to ``benchmarks/results``, where
-the committed full-size results live: a quick run never touches them. The exit status is 1 if
-any benchmark failed.
+Each benchmark runs in its own process as ``python -m benchmarks.<name> --quick`` (without
+``--quick`` under ``--full``) and prints its own tables; a failing one is reported and the rest
+still run. The closing summary is one table per area. Quick runs write nothing unless ``--out DIR``
+names a folder outside ``benchmarks/results/``, so they never overwrite the committed full-size
+results; ``--full`` passes ``--out DIR`` (default ``benchmarks/results``) and each benchmark writes
+``DIR/<name>.json``. The exit status is 1 if any benchmark failed.
 """
 
 from __future__ import annotations
@@ -18,23 +18,25 @@ import time
 
 from benchmarks import common
 
-RESULTS = common.REPO / "benchmarks" / "results"
-
-# area -> benchmarks, in the order they run (sc_vae_segmentation reads sc_vae_compare's models).
+# area -> benchmarks, in the order they run.
 AREAS = {
         "sparse-coding core": ("unroll", "conv_gflops", "vs_sporco", "lista"),
         "training framework": ("input_pipeline", "train_step", "memory"),
         "CSC-CTRL": ("ctrl",),
         "DCEA": ("dcea_ecdl", "dcea_perf", "dcea_denoise", "dcea_train"),
-        "SC-VAE": ("sc_vae_perf", "sc_vae_compare", "sc_vae_ablation", "sc_vae_segmentation"),
+        "SC-VAE": ("sc_vae",),
         "sparse generators": ("sparse_gan",),
         "conv sparse AE": ("conv_sae",),
         "deep image prior": ("dip",),
 }
 
 
+RESULTS = common.REPO / "benchmarks" / "results"
+
+
 def run_one(name: str, out: pathlib.Path | None, quick: bool) -> dict:
-    """Runs ``benchmarks.<name>``, streaming its output; returns a summary row."""
+    """Runs ``benchmarks.<name>`` (writing ``out/<name>.json`` if ``out``), streaming its output;
+    returns a summary row."""
     cmd = [sys.executable, "-m", f"benchmarks.{name}", *(["--out", str(out)] if out else []),
            *(["--quick"] if quick else [])]
     print(f"\n=== {' '.join(cmd[1:])}", flush=True)
@@ -49,7 +51,7 @@ def run_one(name: str, out: pathlib.Path | None, quick: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=None,
-                        help="results folder (default: none for --quick, benchmarks/results for --full)")
+                        help="results folder (default: none for quick runs, benchmarks/results under --full)")
     parser.add_argument("--only", default="", help="comma list of benchmark names (default: all)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="quick sizes (the default)")
@@ -60,9 +62,10 @@ def main() -> None:
     unknown = sorted(set(only) - set(known))
     if unknown:
         parser.error(f"--only: unknown benchmark(s) {unknown}; known: {known}")
-    out = args.out or (RESULTS if args.full else None)
+    out = (args.out or RESULTS).resolve() if args.full else args.out and args.out.resolve()
+    if not args.full and out and out.is_relative_to(RESULTS):
+        parser.error(f"--out: quick results may not go under {RESULTS} (it holds the full-size results)")
     if out:
-        out = out.resolve()
         out.mkdir(parents=True, exist_ok=True)
     summary = {area: [run_one(n, out, not args.full) for n in names if not only or n in only]
                for area, names in AREAS.items()}

@@ -12,29 +12,34 @@ import json
 import os
 import pathlib
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jax
+import jaxlib
 import numpy as np
+
+from sparse_ae import config as config_lib
+from sparse_ae.train import loop
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_config(spec: str):
     """``configs/x.py[:arg]`` of this repository -> ConfigDict."""
-    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
-
     return config_lib.load_config_file(spec, root=REPO)
 
 
-def train(spec: str, steps: int, workdir: pathlib.Path) -> tuple[Any, dict[str, Any], float]:
+def train(spec: str, steps: int, workdir: pathlib.Path, overrides: Mapping[str, Any] | None = None
+          ) -> tuple[Any, dict[str, Any], float]:
     """Trains ``spec`` through the generic loop in ``workdir`` (``steps`` > 0 overrides
-    train.num_steps; no periodic checkpoints, 5 log lines); returns (config, its metrics.json, minutes)."""
-    from sparse_ae.train import loop  # pylint: disable=import-outside-toplevel
-
+    train.num_steps, ``overrides`` maps dotted fields such as ``"data.seed"`` to values; no periodic
+    checkpoints, 5 log lines); returns (config, its metrics.json, minutes)."""
     config = load_config(spec)
+    config.update_from_flattened_dict(dict(overrides or {}))
     if steps:
         config.train.num_steps = steps
     config.train.update(checkpoint_every=0, log_every=max(config.train.num_steps // 5, 1))
@@ -72,9 +77,6 @@ def _cpu_model() -> str:
 
 def machine_info() -> dict[str, Any]:
     """Cores, CPU model, Python, jax/jaxlib versions, backend and device kinds of this process."""
-    import jax  # pylint: disable=import-outside-toplevel
-    import jaxlib  # pylint: disable=import-outside-toplevel
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "cores": cores,
@@ -94,8 +96,6 @@ def machine_info() -> dict[str, Any]:
 def run_worker(module: str, args: Sequence[str], devices: int, timeout_s: float) -> dict[str, Any]:
     """``python -m <module> --worker <args>`` in a fresh process on ``devices`` fake CPU devices;
     its last stdout line parsed as JSON, or ``{"note": "failed: ..."}`` if it fails or times out."""
-    import subprocess  # pylint: disable=import-outside-toplevel
-
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     cmd = [sys.executable, "-m", module, "--worker", *map(str, args)]
@@ -120,8 +120,6 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 def _seconds(fn: Callable[..., Any], args: tuple) -> float:
     """Wall-clock seconds of one ``fn(*args)``, blocking until every output is ready."""
-    import jax  # pylint: disable=import-outside-toplevel
-
     start = time.perf_counter()
     jax.block_until_ready(fn(*args))
     return time.perf_counter() - start

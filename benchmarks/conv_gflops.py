@@ -1,6 +1,7 @@
 """Achieved GFLOP/s of the conv FISTA forward and gradient next to a single large convolution.
 
     python -m benchmarks.conv_gflops [--quick] [--out DIR]
+    python -m benchmarks.conv_gflops --quick --out=benchmarks/results   # the committed result
 
 FLOPs are counted analytically as the useful multiply-adds (2 FLOPs each) of the dictionary
 convolutions, ignoring element-wise work: one synthesis or analysis costs

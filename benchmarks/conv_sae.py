@@ -2,6 +2,7 @@
 
     python -m benchmarks.conv_sae [--quick] [--seeds=3] [--steps=0] [--parts=digits,restoration]
                                   [--codes=l1,topk,dense] [--out DIR]
+    python -m benchmarks.conv_sae --parts=<part> --out=benchmarks/results/conv_sae_<part>.json   # committed
 
 - ``digits``: ``configs/conv_sae.py:dataset=digits,code=<code>,seed=<s>`` (16×16 digits,
   corruption none, 2000 steps; ``--steps`` overrides) through the generic loop, one run per
@@ -28,9 +29,14 @@ import json
 import pathlib
 import tempfile
 
+import jax
 import numpy as np
 
 from benchmarks import common
+from sparse_ae import evaluate
+from sparse_ae.evaluators import eval_outputs, linear_probe, reconstruction
+from sparse_ae.tools.train_digits_classifier import load_split
+from sparse_ae.train import loop
 
 CONFIG = "configs/conv_sae.py"
 CODES = ("l1", "topk", "dense")
@@ -46,9 +52,6 @@ RESTORATION_COLUMNS = ("corruption", "code", "seeds", "set12_in_mean", "set12_ou
 
 def raw_pixel_probe(image_size: int) -> float:
     """Test accuracy of the ``linear_probe`` evaluator's probe fit on flattened raw train digits."""
-    from sparse_ae.evaluators import linear_probe  # pylint: disable=import-outside-toplevel
-    from sparse_ae.tools.train_digits_classifier import load_split  # pylint: disable=import-outside-toplevel
-
     probe = linear_probe.fit_probe(*load_split(image_size, "train"))
     return linear_probe.accuracy(probe, *load_split(image_size, "test"))
 
@@ -72,12 +75,6 @@ def digits_part(codes: list[str], seeds: int, steps: int, scratch: pathlib.Path)
 def restoration_psnr(config, workdir: pathlib.Path) -> tuple[float, float]:
     """(PSNR of the corrupted input, PSNR of the output) vs the clean images, mean over the
     config's test split, from the task's ``eval_step`` on ``workdir``'s final checkpoint."""
-    import jax  # pylint: disable=import-outside-toplevel
-
-    from sparse_ae import evaluate  # pylint: disable=import-outside-toplevel
-    from sparse_ae.evaluators import eval_outputs, reconstruction  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train import loop  # pylint: disable=import-outside-toplevel
-
     run, state, _ = evaluate.restore_run(config, str(workdir))
     corrupted, restored = [], []
     with jax.set_mesh(run.mesh):

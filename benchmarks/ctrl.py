@@ -1,6 +1,8 @@
 """CSC-CTRL vs conv CTRL at the same data and budget, generalisation to Set12, and the step-time split.
 
     python -m benchmarks.ctrl [--quick] [--seeds=3] [--steps=0] [--parts=digits,set12,speed] [--out DIR]
+    python -m benchmarks.ctrl --out=benchmarks/results   # the committed ctrl.json
+    python -m benchmarks.ctrl --parts=<part> --out=benchmarks/results/ctrl_<part>.json   # ctrl_digits, ctrl_set12
 
 - ``digits``: ``configs/ctrl_csc.py`` and ``configs/ctrl_conv.py`` at their defaults (16×16 digits,
   labels, batch 256, 1000 steps; ``--steps`` overrides), one run per seed: test PSNR / SSIM,
@@ -21,21 +23,24 @@ import json
 import pathlib
 import tempfile
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 
 from benchmarks import common
+from sparse_ae import data as data_lib
+from sparse_ae import evaluate
+from sparse_ae.objectives import ctrl as ctrl_lib
+from sparse_ae.train.state import split_module
+from sparse_ae.train.tasks import ctrl
 
 ARCHS = {"CSC-CTRL": "configs/ctrl_csc.py", "conv CTRL": "configs/ctrl_conv.py"}
 PARTS = ("digits", "set12", "speed")
 
 
 def param_count(config) -> int:
-    from flax import nnx  # pylint: disable=import-outside-toplevel
-
-    from sparse_ae.train.state import split_module  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train.tasks import ctrl  # pylint: disable=import-outside-toplevel
-
     _, params, _ = split_module(ctrl.build_model(config, nnx.Rngs(0)))
     return optax.tree_utils.tree_size(params)
 
@@ -57,8 +62,6 @@ def digits_part(seeds: int, steps: int, scratch: pathlib.Path) -> tuple[list[dic
 
 
 def set12_part(steps: int, scratch: pathlib.Path) -> list[dict]:
-    from sparse_ae import evaluate  # pylint: disable=import-outside-toplevel
-
     rows = []
     for arch, path in ARCHS.items():
         workdir = scratch / f"natural_{arch}"
@@ -75,12 +78,6 @@ def set12_part(steps: int, scratch: pathlib.Path) -> list[dict]:
 
 def default_run(path: str):
     """(config, task, first train batch, initial state) of a default CTRL config."""
-    import jax  # pylint: disable=import-outside-toplevel
-    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-
-    from sparse_ae import data as data_lib  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train.tasks import ctrl  # pylint: disable=import-outside-toplevel
-
     config = common.load_config(path)
     task = ctrl.make_task(config)
     dataset = data_lib.build(config.data, "train", seed=0, train=True, per_process_batch=config.data.batch_size)
@@ -90,14 +87,6 @@ def default_run(path: str):
 
 def csc_step_parts(config, batch, state) -> dict:
     """``{name: (jitted fn, args)}``: the CSC-CTRL step's parts, each forward + backward."""
-    import jax  # pylint: disable=import-outside-toplevel
-    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-    from flax import nnx  # pylint: disable=import-outside-toplevel
-
-    from sparse_ae.objectives import ctrl as ctrl_lib  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train.state import split_module  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train.tasks import ctrl  # pylint: disable=import-outside-toplevel
-
     graphdef, _, rest = split_module(ctrl.build_model(config, nnx.Rngs(0)))
     params, extra, x, o = state.params, state.extra, batch["image"], config.objective
     membership = jax.nn.one_hot(batch["label"], o.num_classes)
@@ -124,8 +113,6 @@ def csc_step_parts(config, batch, state) -> dict:
 
 def speed_part(repeats: int) -> list[dict]:
     """Step time of both defaults and the CSC-CTRL split (medians of interleaved runs)."""
-    import jax  # pylint: disable=import-outside-toplevel
-
     cases, counts = {}, {}
     for arch, path in ARCHS.items():
         config, task, batch, state = default_run(path)

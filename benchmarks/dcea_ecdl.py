@@ -24,6 +24,13 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from benchmarks import common
+from sparse_ae.data import binomial_spikes
+from sparse_ae.data.config import parse
+from sparse_ae.evaluators.dictionary_recovery import SHIFT, template_errors
+from sparse_ae.sparse_coding import families
+from sparse_ae.train.tasks import dcea
+
 CONFIG = "configs/dcea_binomial_ecdl.py"
 INIT_NOISE = 0.9   # per-entry std × sqrt(K) of the perturbation: initial error ≈ 0.6
 RANDOM_SEEDS = (7, 1, 2)   # 7: the single random start of earlier versions of this table
@@ -47,13 +54,7 @@ def initial_dictionary(kind: str, true: np.ndarray, seed: int = 7) -> np.ndarray
 
 def run_dcea(family: str, init: np.ndarray, steps: int) -> Run:
     """Trains DCEA-C from ``init``; objective = the family's NLL per bin on held-out signals."""
-    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
-    from sparse_ae.data import binomial_spikes  # pylint: disable=import-outside-toplevel
-    from sparse_ae.data.config import parse  # pylint: disable=import-outside-toplevel
-    from sparse_ae.sparse_coding import families  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train.tasks import dcea  # pylint: disable=import-outside-toplevel
-
-    config = load_config(f"{CONFIG}:family={family},steps={steps}")
+    config = common.load_config(f"{CONFIG}:family={family},steps={steps}")
     cfg = parse(config.data)
     task = dcea.make_task(config)
     rng = np.random.default_rng(config.seed)
@@ -84,14 +85,10 @@ def run_sporco(init: np.ndarray, steps: int, num_signals: int = 64) -> Run:
     import sporco.fft  # pylint: disable=import-outside-toplevel
     from sporco.dictlrn import cbpdndl  # pylint: disable=import-outside-toplevel
 
-    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
-    from sparse_ae.data import binomial_spikes  # pylint: disable=import-outside-toplevel
-    from sparse_ae.data.config import parse  # pylint: disable=import-outside-toplevel
-
     # FFTW's default planner picks transforms by timing them, so the rounding (and, from a random
     # start, the learned atoms) changed from one process to the next; the estimated plan is fixed.
     sporco.fft.pyfftw_planner_effort = "FFTW_ESTIMATE"
-    cfg = parse(load_config(CONFIG).data)
+    cfg = parse(common.load_config(CONFIG).data)
     rng = np.random.default_rng(1)
     signals = np.stack([binomial_spikes.simulate(cfg.spikes, cfg.image_size, rng)["image"][0, :, 0]
                         for _ in range(num_signals)], axis=1)
@@ -115,8 +112,6 @@ def spaced(errors: np.ndarray) -> str:
 
 def row(method: str, label: str, steps: int, true: np.ndarray, init: np.ndarray, run: Run) -> dict:
     """One table row: errors of the initial and learned atoms, strict and up to SHIFT delays."""
-    from sparse_ae.evaluators.dictionary_recovery import SHIFT, template_errors  # pylint: disable=import-outside-toplevel
-
     errors, _ = template_errors(true, run.atoms)
     return {"method": method, "init": label, "steps": steps,
             "init err": spaced(template_errors(true, init)[0]),
@@ -126,15 +121,9 @@ def row(method: str, label: str, steps: int, true: np.ndarray, init: np.ndarray,
 
 
 def main() -> None:
-    from benchmarks import common  # pylint: disable=import-outside-toplevel
-    from sparse_ae.data import binomial_spikes  # pylint: disable=import-outside-toplevel
-    from sparse_ae.data.config import parse  # pylint: disable=import-outside-toplevel
-    from sparse_ae.evaluators.dictionary_recovery import SHIFT  # pylint: disable=import-outside-toplevel
-    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
-
     args = common.base_parser(__doc__.split("\n\n")[0]).parse_args()
     steps = 150 if args.quick else 300
-    true = binomial_spikes.templates(parse(load_config(CONFIG).data).spikes)
+    true = binomial_spikes.templates(parse(common.load_config(CONFIG).data).spikes)
     methods = {"DCEA-C Binomial": lambda init: run_dcea("binomial", init, steps),
                "DCEA-C Gaussian": lambda init: run_dcea("gaussian", init, steps),
                "SPORCO ConvBPDNDictLearn (Gaussian)": lambda init: run_sporco(init, steps)}
@@ -155,7 +144,8 @@ def main() -> None:
                "objective", "s/step"]
     common.print_table(rows, columns)
     if args.out:
-        common.write_json(args.out, {"machine": common.machine_info(), "quick": args.quick, "rows": rows})
+        common.write_json(args.out,
+                          {"machine": common.machine_info(), "quick": args.quick, "rows": rows})
 
 
 if __name__ == "__main__":

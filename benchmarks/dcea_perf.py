@@ -5,7 +5,7 @@ and (without --quick) the core's conv operators; against the authors' computatio
 
     python -m benchmarks.dcea_perf [--quick] [--peer-python=PYTHON] [--out=benchmarks/results/dcea_perf.json]
 
-FLOPs are the useful multiply-adds of the convolutions (``sparse_ae.models.dcea.conv_flops``:
+FLOPs are the useful multiply-adds of the convolutions (``benchmarks.flops.dcea_conv_flops``:
 2T + 1 convs per canvas forward, training ≈ 3× forward); GFLOP/s is set against a large 3×3
 convolution (8×128×128×64 -> 64, XLA's conv) timed right before each row as the machine's ceiling.
 ``--peer-python``: an interpreter with torch; it runs ``benchmarks/dcea_torch_peer.py`` (the
@@ -24,31 +24,14 @@ import optax
 from flax import nnx
 
 from benchmarks import common
+from benchmarks.flops import dcea_conv_flops
 from sparse_ae import data as data_lib
 from sparse_ae.models import dcea as dcea_model
-from sparse_ae.sparse_coding import operators
 from sparse_ae.train.state import split_module
 from sparse_ae.train.tasks import dcea as dcea_task
 
 CONFIG = "configs/dcea_poisson_denoise.py"
 PEER = common.REPO / "benchmarks" / "dcea_torch_peer.py"
-
-
-def conv_flops(cfg: dcea_model.DCEAConfig, image_hw: tuple[int, int], batch: int = 1) -> dict[str, float]:
-    """Useful multiply-add FLOPs (2 per MAC) of one forward pass and of one training step.
-
-    Per canvas and conv: 2 · (Hp/s · Wp/s) · M · kh · kw · C. A forward pass runs 2T(1 + R) + 1
-    convs (synthesis and analysis per iteration, the first synthesis of a zero code included, over
-    1 + R solves, plus the decoder); a training step ~3× the forward (backward = 2 convs per conv:
-    input and kernel gradients).
-    """
-    (hp, wp), offsets, boundary = dcea_model.canvas_layout(*image_hw, cfg.kernel_size, cfg.stride, cfg.shift_average, cfg.layout,
-                                                cfg.boundary)
-    kh, kw = cfg.kernel_hw
-    codes = operators.code_size(hp, kh, cfg.stride, boundary) * operators.code_size(wp, kw, cfg.stride, boundary)
-    per_conv = 2.0 * codes * cfg.num_filters * kh * kw * cfg.channels
-    forward = batch * len(offsets) * (2 * cfg.num_iters * (1 + cfg.reweight_passes) + 1) * per_conv
-    return {"forward": forward, "train_step": 3.0 * forward}
 
 
 def conv_ceiling(repeats: int) -> float:
@@ -77,8 +60,8 @@ def measure(variant: str, fast: bool, repeats: int) -> list[dict]:
     step = jax.jit(task.train_step)
     rows = []
     for kind, fn, args, flops in (
-            ("denoise 256x256", denoise, (state.params, counts), conv_flops(cfg, (256, 256))["forward"]),
-            ("train step 128x128", step, (state, crop, rng), conv_flops(cfg, (128, 128))["train_step"])):
+            ("denoise 256x256", denoise, (state.params, counts), dcea_conv_flops(cfg, (256, 256))["forward"]),
+            ("train step 128x128", step, (state, crop, rng), dcea_conv_flops(cfg, (128, 128))["train_step"])):
         ceiling = conv_ceiling(repeats=3)  # right before each row: the machine's load drifts
         secs = common.time_fn(fn, *args, repeats=repeats)
         rows.append({"model": f"DCEA-{'C' if variant == 'tied' else 'UC'}", "path": "patch-GEMM" if fast else "core conv",

@@ -1,6 +1,7 @@
 """Deep Image Prior denoising of Set12 at σ = 25: baseline vs sparse encoders (``sparse_ae.dip``).
 
     python -m benchmarks.dip [--quick | --full] [--regs=none,l0,l0inf] [--out DIR]
+    python -m benchmarks.dip --out=benchmarks/results   # the committed result
 
 Each row is one ``sparse_ae.dip.run`` of ``configs/dip_denoise.py:reg=<reg>[,cpu|,runlocal]``
 (every image × seed of the preset; a fresh network per run) in a scratch workdir, summarised
@@ -25,6 +26,7 @@ import tempfile
 import time
 
 from benchmarks import common
+from sparse_ae import dip
 
 CONFIG = "configs/dip_denoise.py"
 REGS = ("none", "l0", "l0inf")
@@ -44,8 +46,6 @@ def config_spec(reg: str, preset: str) -> str:
 
 def run_reg(config, workdir: pathlib.Path) -> tuple[dict, float]:
     """``sparse_ae.dip.run`` of ``config`` in ``workdir``; (its metrics.json, minutes)."""
-    from sparse_ae import dip  # pylint: disable=import-outside-toplevel
-
     start = time.perf_counter()
     dip.run(config, workdir)
     minutes = (time.perf_counter() - start) / 60

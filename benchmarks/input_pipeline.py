@@ -19,7 +19,6 @@ from benchmarks import common
 from sparse_ae import config as config_lib
 from sparse_ae import data
 
-
 # (label, config.data fields, batch size)
 CASES = (
     ("digits 16", dict(name="digits", image_size=16), 32),
@@ -78,8 +77,9 @@ def main() -> None:
     rows = [_row(label, data_config, batch, num_batches) for label, data_config, batch in [*CASES, *_config_cases()]]
     common.print_table(rows, ["case", "source", "image_size", "channels", "batch", "examples/s", "batches/s", "note"])
     if args.out:
-        common.write_json(args.out, {"machine": common.machine_info(), "quick": args.quick,
-                                     "num_batches": num_batches, "rows": rows})
+        common.write_json(args.out,
+                          {"machine": common.machine_info(), "quick": args.quick, "num_batches": num_batches,
+                           "rows": rows})
 
 
 if __name__ == "__main__":

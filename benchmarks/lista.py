@@ -14,7 +14,8 @@ Methods (Adam, batch 64, lr decayed ×0.2 at half and ×0.1 at three quarters of
 - LISTA: untied W_e, S, θ (no support selection), warm-started from an ALISTA trained without
   support selection (``learned.lista_from_coupled``) and then trained end to end.
 
-    python -m benchmarks.lista [--quick] [--out benchmarks/results]
+    python -m benchmarks.lista [--quick] [--out DIR]
+    python -m benchmarks.lista --out=benchmarks/results   # the committed result
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Per-device memory of the compiled train step of the ImageNet-scale configs on 8, 64 and 256 devices.
 
     python -m benchmarks.memory [--quick] [--out DIR]
+    python -m benchmarks.memory --out=benchmarks/results   # the committed result
 
 Rows: CSC-CTRL at 128×128 on imagenet2012 (``configs/ctrl_csc.py:dataset=imagenet2012``,
 global batch 1024) and SC-VAE with the paper's architecture at 256×256
@@ -19,6 +20,13 @@ from __future__ import annotations
 import json
 import sys
 
+import jax
+import numpy as np
+
+from benchmarks import common
+from sparse_ae import data as data_lib
+from sparse_ae.train import loop, sharding
+
 CASES = {
         "CSC-CTRL 128x128": ("configs/ctrl_csc.py:dataset=imagenet2012", 1024),
         "SC-VAE paper 256x256": ("configs/sc_vae.py:paper,dataset=tfds:imagenet2012", 256),
@@ -31,14 +39,7 @@ MIB = 2.0**20
 
 def measure(spec: str, batch_size: int, fsdp_axes: str) -> dict:
     """In a worker process (device count fixed by XLA_FLAGS): compile the step, read its memory."""
-    import jax  # pylint: disable=import-outside-toplevel
-    import numpy as np  # pylint: disable=import-outside-toplevel
-
-    from benchmarks.common import load_config  # pylint: disable=import-outside-toplevel
-    from sparse_ae import data as data_lib  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train import loop, sharding  # pylint: disable=import-outside-toplevel
-
-    config = load_config(spec)
+    config = common.load_config(spec)
     config.data.batch_size = batch_size
     config.mesh.fsdp_axes = fsdp_axes  # no config_lib.validate: it would open the (absent) dataset
     local = {k: np.zeros((batch_size, *v.shape), v.dtype) for k, v in data_lib.element_spec(config.data).items()}
@@ -60,15 +61,11 @@ def measure(spec: str, batch_size: int, fsdp_axes: str) -> dict:
 
 def run_worker(spec: str, batch_size: int, fsdp_axes: str, devices: int) -> dict:
     """:func:`measure` in a fresh process with ``devices`` fake CPU devices (a failure is a row note)."""
-    from benchmarks import common  # pylint: disable=import-outside-toplevel
-
     return {"devices": devices,
             **common.run_worker("benchmarks.memory", [spec, batch_size, fsdp_axes], devices, WORKER_TIMEOUT_S)}
 
 
 def main() -> None:
-    from benchmarks import common  # pylint: disable=import-outside-toplevel
-
     args = common.base_parser(__doc__.splitlines()[0]).parse_args()
     device_counts = DEVICE_COUNTS[:1] if args.quick else DEVICE_COUNTS
     rows = []

@@ -18,61 +18,48 @@ from __future__ import annotations
 import json
 import pathlib
 import tempfile
-import time
-
-import numpy as np
 
 from benchmarks import common
-from benchmarks.common import base_parser, print_table, write_json
+from sparse_ae.evaluators import frechet_digits
+from sparse_ae.models import digits_classifier
+from sparse_ae.tools import train_digits_classifier
+from sparse_ae.tools.train_digits_classifier import load_split
 
 REGS = ("none", "l1", "l0", "l0inf", "ml")
 
 
-def load_config(arg: str):
-    return common.load_config(f"configs/sparse_gan.py:{arg}")
-
-
 def real_reference(classifier: str, image_size: int) -> float:
     """Fréchet distance of the training digits to the test digits in the classifier's features."""
-    from sparse_ae.evaluators import frechet_digits  # pylint: disable=import-outside-toplevel
-    from sparse_ae.tools.train_digits_classifier import load_split  # pylint: disable=import-outside-toplevel
-
     embed = frechet_digits.embedder(classifier)
     return frechet_digits.frechet(embed, load_split(image_size, "train")[0], load_split(image_size, "test")[0])
 
 
 def train_one(reg: str, seed: int, steps: int, classifier: str, workdir: pathlib.Path) -> dict:
-    from sparse_ae.train import loop  # pylint: disable=import-outside-toplevel
-
-    config = load_config(f"reg={reg},seed={seed},steps={steps}")
-    config.frechet_digits.classifier = classifier
-    config.train.update(checkpoint_every=0, log_every=max(steps // 5, 1))
-    start = time.perf_counter()
-    loop.train_and_evaluate(config, workdir)
-    seconds = time.perf_counter() - start
-    metrics = json.loads((workdir / "metrics.json").read_text())
-    return {"reg": reg, "seed": seed, "sparsity": list(config.model.sparsity), "seconds": seconds,
+    """One run's figures: Fréchet distance, digits score, sparsity of h_n and wall-clock seconds."""
+    config, metrics, minutes = common.train(f"configs/sparse_gan.py:reg={reg},seed={seed}", steps, workdir,
+                                            {"frechet_digits.classifier": classifier})
+    return {"reg": reg, "seed": seed, "sparsity": list(config.model.sparsity), "seconds": 60 * minutes,
             "frechet": metrics["train/frechet_digits"], "digits_score": metrics["train/digits_score"],
             "code_nonzero": metrics["train/code_nonzero"], "code_hoyer": metrics["train/code_hoyer"]}
 
 
 def summarize(runs: list[dict]) -> list[dict]:
+    """One row per regularizer: seed count, Fréchet distance mean / std / per seed, other means."""
+    stats = common.summarize_seeds(runs, ("reg",), ("frechet", "digits_score", "code_nonzero", "code_hoyer",
+                                                    "seconds"))
     rows = []
-    for reg in dict.fromkeys(r["reg"] for r in runs):
-        mine = [r for r in runs if r["reg"] == reg]
-        fd = np.array([r["frechet"] for r in mine])
-        rows.append({"reg": reg, "sparsity": " ".join(mine[0]["sparsity"]), "seeds": len(mine),
-                     "frechet_mean": float(fd.mean()), "frechet_std": float(fd.std()),
-                     "per_seed": " ".join(f"{v:.1f}" for v in fd),
-                     "score_mean": float(np.mean([r["digits_score"] for r in mine])),
-                     "h_n_nonzero": float(np.mean([r["code_nonzero"] for r in mine])),
-                     "h_n_hoyer": float(np.mean([r["code_hoyer"] for r in mine])),
-                     "s_per_run": float(np.mean([r["seconds"] for r in mine]))})
+    for row in stats:
+        mine = [r for r in runs if r["reg"] == row["reg"]]
+        rows.append({"reg": row["reg"], "sparsity": " ".join(mine[0]["sparsity"]), "seeds": row["seeds"],
+                     "frechet_mean": row["frechet_mean"], "frechet_std": row["frechet_std"],
+                     "per_seed": " ".join(f"{r['frechet']:.1f}" for r in mine),
+                     "score_mean": row["digits_score_mean"], "h_n_nonzero": row["code_nonzero_mean"],
+                     "h_n_hoyer": row["code_hoyer_mean"], "s_per_run": row["seconds_mean"]})
     return rows
 
 
 def main() -> None:
-    parser = base_parser(__doc__.splitlines()[0])
+    parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--classifier", default="", help="folder of a trained digits classifier (else trained here)")
@@ -81,11 +68,8 @@ def main() -> None:
     seeds, steps = (1, 200) if args.quick else (args.seeds, args.steps)
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="sparse_gan_bench_"))
     classifier = args.classifier
-    image_size = load_config("").data.image_size
+    image_size = common.load_config("configs/sparse_gan.py").data.image_size
     if not classifier:
-        from sparse_ae.models import digits_classifier  # pylint: disable=import-outside-toplevel
-        from sparse_ae.tools import train_digits_classifier  # pylint: disable=import-outside-toplevel
-
         model, meta = train_digits_classifier.train(image_size)
         classifier = str(digits_classifier.save(model, scratch / "classifier", meta))
     meta = json.loads((pathlib.Path(classifier) / "classifier.json").read_text())
@@ -96,13 +80,13 @@ def main() -> None:
             runs.append(train_one(reg, seed, steps, classifier, scratch / f"{reg}_seed{seed}"))
             print(json.dumps(runs[-1]), flush=True)
     rows = summarize(runs)
-    print_table(f"Sparse DCGAN on 16x16 digits, {steps} steps, {seeds} seed(s); Fréchet distance in the digits "
+    common.print_table(f"Sparse DCGAN on 16x16 digits, {steps} steps, {seeds} seed(s); Fréchet distance in the digits "
                 f"classifier's features (test acc {meta['test_accuracy']:.3f}); real train vs real test: "
                 f"{reference:.2f}", rows)
     if args.out:
-        write_json(args.out, "sparse_gan", {"quick": args.quick, "steps": steps, "seeds": seeds,
-                                            "classifier": meta, "real_train_vs_test": reference,
-                                            "rows": rows, "runs": runs})
+        common.write_json(args.out, "sparse_gan", {"quick": args.quick, "steps": steps, "seeds": seeds,
+                                                   "classifier": meta, "real_train_vs_test": reference,
+                                                   "rows": rows, "runs": runs})
 
 
 if __name__ == "__main__":

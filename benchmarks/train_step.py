@@ -21,7 +21,11 @@ import json
 import sys
 import time
 
+import jax
+
 from benchmarks import common
+from benchmarks.input_pipeline import pipeline_throughput
+from sparse_ae.train import loop, sharding, validation
 
 DEVICE_COUNTS = (1, 8)
 WORKER_TIMEOUT_S = 300
@@ -33,11 +37,6 @@ def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> di
     Times up to ``steps`` steps, stopping early (after at least 2) once ``budget_s`` seconds
     have passed, so that heavy configs stay affordable on a CPU.
     """
-    import jax  # pylint: disable=import-outside-toplevel
-
-    from benchmarks.input_pipeline import pipeline_throughput  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train import loop, sharding, validation  # pylint: disable=import-outside-toplevel
-
     events: dict[str, list[float]] = {}
     jax.monitoring.register_event_duration_secs_listener(
             lambda name, secs, **_: events.setdefault(name, []).append(secs))
@@ -107,8 +106,9 @@ def main() -> None:
                "recompiles_after_first", "pipeline_batches_per_s", "pipeline_over_step", "note"]
     common.print_table(rows, columns)
     if args.out:
-        common.write_json(args.out, {"machine": common.machine_info(), "quick": args.quick, "max_steps": steps,
-                                     "budget_s": budget_s, "rows": rows})
+        common.write_json(args.out,
+                          {"machine": common.machine_info(), "quick": args.quick, "max_steps": steps,
+                           "budget_s": budget_s, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Rolled vs unrolled ``lax.scan`` for a 10-step conv FISTA: forward and gradient time.
 
     python -m benchmarks.unroll [--quick] [--out DIR]
+    python -m benchmarks.unroll --quick --out=benchmarks/results   # the committed result
 
 Problem: batch 64 of 32×32×3 signals, 64 atoms of 3×3 (circular, stride 1), λ = 0.1, step 1/L
 (closed-form L), 10 FISTA steps; the gradient is of the reconstruction loss ½‖D·z(x) − x‖²

@@ -1,6 +1,8 @@
 """Batch convolutional sparse coding on CPU: JAX FISTA vs SPORCO's ADMM and PGM (one FFT thread).
 
     python -m benchmarks.vs_sporco [--quick] [--out DIR]
+    python -m benchmarks.vs_sporco --quick --out=benchmarks/results   # the committed vs_sporco.json
+    python -m benchmarks.vs_sporco --out=benchmarks/results/vs_sporco_full.json   # and vs_sporco_full.json
 
 Problem (SPORCO's CBPDN, circular): B crops of 128×128 from Set12 (32; 4 with --quick),
 high-passed as in SPORCO's examples (``sporco.signal.tikhonov_filter``, λ = 5), SPORCO's learned
@@ -23,6 +25,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
 from benchmarks import common
 from sparse_ae import data as data_lib
@@ -33,7 +36,6 @@ SIZE, LAM, GAP = 128, 0.05, 1e-4
 
 def load_problem(num_images: int) -> tuple[np.ndarray, np.ndarray]:
     """(filters (8, 8, 32) float64, high-passed crops (SIZE, SIZE, B) float64) in SPORCO's layout."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
     from sporco import signal, util  # pylint: disable=import-outside-toplevel
 
     crops = []
