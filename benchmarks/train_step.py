@@ -37,15 +37,14 @@ def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> di
     import jax  # pylint: disable=import-outside-toplevel
 
     from benchmarks.input_pipeline import pipeline_throughput  # pylint: disable=import-outside-toplevel
-    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train import loop, sharding  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train import loop, sharding, validation  # pylint: disable=import-outside-toplevel
 
     events: dict[str, list[float]] = {}
     jax.monitoring.register_event_duration_secs_listener(
             lambda name, secs, **_: events.setdefault(name, []).append(secs))
     config = common.load_config(spec)
     try:
-        config_lib.validate(config, num_devices=jax.device_count(), process_count=jax.process_count())
+        validation.validate_run(config, num_devices=jax.device_count(), process_count=jax.process_count())
     except ValueError as err:  # e.g. a batch that does not split over 8 devices
         return {"config": spec, "devices": jax.device_count(), "note": f"skipped: {err}"[:100]}
     dataset = loop.build_dataset(config, config.train.split, train=True, batch_size=config.data.batch_size)

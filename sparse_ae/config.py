@@ -19,8 +19,9 @@ Every experiment is ``configs/<name>.py`` with ``get_config(arg=None)``::
 ``--config.optim.lr=1e-4`` overrides a field afterwards. :func:`validate` runs before anything
 compiles and names the offending field. The sections ``optim``, ``train``, ``eval`` and
 ``mesh`` are closed (an unknown key there is an error, e.g. a typo); ``data`` (fields:
-``sparse_ae.data.DataConfig``) is checked by ``sparse_ae.data.validate_config`` and ``model``
-by the task module's ``validate_config``.
+``sparse_ae.data.DataConfig``) is checked by ``sparse_ae.data.validate_config``. Checks that need
+a higher layer (evaluator names, the task's ``model`` section, the mesh against the devices) are
+in ``sparse_ae.train.validation.validate_run``, which runs this module's :func:`validate` first.
 """
 
 from __future__ import annotations
@@ -181,19 +182,14 @@ def _check_positive(section, field: str, keys: Sequence[str], minimum: int) -> N
             raise ValueError(f"{field}.{key}={section[key]} must be >= {minimum}")
 
 
-def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = None,
-             process_count: int = 1) -> None:
-    """Raises ValueError/TypeError naming the field for anything wrong in ``config``.
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError/TypeError naming the field for anything wrong in ``config``'s own sections.
 
-    With ``num_devices`` (global device count) also checks the mesh and that the global batch
-    sizes divide over the ``data`` axis and over ``process_count`` processes. Then runs
-    ``sparse_ae.data.validate_config(config.data)``, every evaluator's and the task module's
-    optional ``validate_config(config)``.
+    Checks types and unknown fields of every section, value ranges of ``optim``, ``train``,
+    ``eval`` and ``mesh`` and runs ``sparse_ae.data.validate_config(config.data)``. What needs
+    the evaluators, the task module or the device count is checked by
+    ``sparse_ae.train.validation.validate_run``, which calls this first.
     """
-    # Imported here: task and evaluator modules may import this one.
-    from sparse_ae import evaluators  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train import sharding, task as task_lib  # pylint: disable=import-outside-toplevel
-
     reference = base_config()
     check_fields(config, reference, "config", closed=False)
     for section in CLOSED_SECTIONS:
@@ -203,34 +199,9 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int | None = Non
     _check_positive(config.train, "config.train", ("num_steps", "log_every", "keep_checkpoints"), 1)
     _check_positive(config.train, "config.train", ("eval_every", "checkpoint_every"), 0)
     _check_positive(config.eval, "config.eval", ("num_batches", "batch_size", "num_images"), 0)
+    _check_positive(config.mesh, "config.mesh", ("fsdp_min_size",), 0)
     if config.optim.warmup_steps >= config.train.num_steps:
         raise ValueError(f"config.optim.warmup_steps={config.optim.warmup_steps} must be < "
                          f"config.train.num_steps={config.train.num_steps}")
     if not config.eval.splits or not all(isinstance(s, str) and s for s in config.eval.splits):
         raise ValueError(f"config.eval.splits={config.eval.splits!r} must be a non-empty list of split names")
-    for name in config.eval.evaluators:
-        evaluators.get_evaluator(name)
-    if config.mesh.axis_type not in sharding.AXIS_TYPES:
-        raise ValueError(f"config.mesh.axis_type={config.mesh.axis_type!r} is not one of "
-                         f"{tuple(sharding.AXIS_TYPES)}")
-    sharding.parse_axes(config.mesh.fsdp_axes)
-    _check_positive(config.mesh, "config.mesh", ("fsdp_min_size",), 0)
-    if num_devices is not None:
-        data_size, _ = sharding.mesh_shape(config.mesh, num_devices)
-        eval_batch = config.eval.batch_size or config.data.batch_size
-        for field, batch in (("config.data.batch_size", config.data.batch_size),
-                             ("config.eval.batch_size", eval_batch)):
-            if batch % data_size:
-                raise ValueError(f"{field}={batch} is not divisible by the {data_size} devices of the "
-                                 f"mesh's data axis; use a multiple of {data_size}")
-            if batch % process_count:
-                raise ValueError(f"{field}={batch} is not divisible by the {process_count} processes")
-
-    for name in config.eval.evaluators:
-        check = getattr(evaluators.get_evaluator(name), "validate_config", None)
-        if check is not None:
-            check(config)
-    module = task_lib.task_module(config.task)
-    check = getattr(module, "validate_config", None)
-    if check is not None:
-        check(config)

@@ -64,10 +64,9 @@ def restore_run(config, workdir: str, step: int | None = None):
     ``workdir``'s newest good checkpoint, or of ``step``."""
     import jax  # pylint: disable=import-outside-toplevel  # after distributed init
 
-    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
-    from sparse_ae.train import checkpointing, loop  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train import checkpointing, loop, validation  # pylint: disable=import-outside-toplevel
 
-    config_lib.validate(config, num_devices=jax.device_count(), process_count=jax.process_count())
+    validation.validate_run(config, num_devices=jax.device_count(), process_count=jax.process_count())
     train_data = loop.build_dataset(config, config.train.split, train=True, batch_size=config.data.batch_size)
     run = loop.build_run(config, next(iter(train_data)))
     checkpointer = checkpointing.Checkpointer(workdir, config.train.keep_checkpoints)

@@ -7,7 +7,7 @@ import pytest
 
 from sparse_ae import config as config_lib
 from sparse_ae import optim
-from sparse_ae.train import loop, task as task_lib
+from sparse_ae.train import loop, task as task_lib, validation
 
 
 def test_parse_arg_types_and_flags():
@@ -32,7 +32,7 @@ def test_parse_arg_errors(arg, message):
 
 def test_toy_configs_validate(tiny_config):
     for arg in ("", "runlocal"):
-        config_lib.validate(tiny_config(arg), num_devices=8, process_count=2)
+        validation.validate_run(tiny_config(arg), num_devices=8, process_count=2)
 
 
 @pytest.mark.parametrize("key, value, error, message", [
@@ -59,7 +59,7 @@ def test_bad_field_is_named(tiny_config, key, value, error, message):
     config = tiny_config()
     config.update_from_flattened_dict({key: value})
     with pytest.raises(error, match=message):
-        config_lib.validate(config, num_devices=1)
+        validation.validate_run(config, num_devices=1)
 
 
 def test_ill_typed_field_is_named(tiny_config):
@@ -68,29 +68,29 @@ def test_ill_typed_field_is_named(tiny_config):
     del config.train["num_steps"]
     config.train.num_steps = "many"  # a str where the default is an int
     with pytest.raises(TypeError, match=r"config.train.num_steps='many' has type str; expected int"):
-        config_lib.validate(config)
+        validation.validate_run(config)
     config = tiny_config()
     config.optim.lr = 1  # an int where a float is expected is fine
-    config_lib.validate(config)
+    validation.validate_run(config)
 
 
 def test_batch_must_divide_over_devices_and_processes(tiny_config):
     config = tiny_config(**{"data.batch_size": 12})
     with pytest.raises(ValueError, match=r"config.data.batch_size=12 is not divisible by the 8 devices"):
-        config_lib.validate(config, num_devices=8)
+        validation.validate_run(config, num_devices=8)
     config = tiny_config(**{"eval.batch_size": 6})
     with pytest.raises(ValueError, match=r"config.eval.batch_size=6 is not divisible by the 4 devices"):
-        config_lib.validate(config, num_devices=4)
+        validation.validate_run(config, num_devices=4)
     config = tiny_config(**{"data.batch_size": 9, "mesh.data": 1})
     with pytest.raises(ValueError, match=r"config.data.batch_size=9 is not divisible by the 2 processes"):
-        config_lib.validate(config, num_devices=1, process_count=2)
+        validation.validate_run(config, num_devices=1, process_count=2)
 
 
 def test_mesh_must_match_devices(tiny_config):
     with pytest.raises(ValueError, match=r"config.mesh.data=4 x config.mesh.model=1 must equal the 8 devices"):
-        config_lib.validate(tiny_config(**{"mesh.data": 4}), num_devices=8)
+        validation.validate_run(tiny_config(**{"mesh.data": 4}), num_devices=8)
     with pytest.raises(ValueError, match=r"config.mesh.model=3 must be >= 1 and divide the 8 devices"):
-        config_lib.validate(tiny_config(**{"mesh.model": 3}), num_devices=8)
+        validation.validate_run(tiny_config(**{"mesh.model": 3}), num_devices=8)
 
 
 def test_unwritable_workdir_is_named(tmp_path):
@@ -136,8 +136,15 @@ def test_command_line_override_errors(run_python, tmp_path, override, message):
     assert not (tmp_path / "run").exists()
 
 
+def test_config_validate_needs_no_higher_layer(tiny_config):
+    config = tiny_config(**{"eval.evaluators": ("nope",)})
+    config_lib.validate(config)  # evaluator names are checked by the train layer
+    with pytest.raises(ValueError, match="unknown evaluator 'nope'"):
+        validation.validate_run(config)
+
+
 def test_base_config_needs_a_task():
     config = config_lib.base_config()
     assert isinstance(config.model, ml_collections.ConfigDict)
     with pytest.raises(ValueError, match="config.task must name a task module"):
-        config_lib.validate(config)
+        validation.validate_run(config)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from sparse_ae import config as config_lib
 from sparse_ae.models import dcea_official
-from sparse_ae.train import checkpointing, loop
+from sparse_ae.train import checkpointing, loop, validation
 
 DEFAULT_CONFIG = "configs/dcea_poisson_denoise.py"
 
@@ -33,7 +33,7 @@ def imported_config(npz_path: str, config_file: str = DEFAULT_CONFIG):
     variant = "tied" if fields["tied"] else "untied"
     config = config_lib.load_config_file(f"{config_file}:{variant},peak={fields['peak']:g}")
     config.model.update(fields)
-    config_lib.validate(config, num_devices=jax.device_count(), process_count=jax.process_count())
+    validation.validate_run(config, num_devices=jax.device_count(), process_count=jax.process_count())
     return config, params
 
 

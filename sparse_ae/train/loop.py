@@ -28,10 +28,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from sparse_ae import config as config_lib
 from sparse_ae import data as data_lib
 from sparse_ae import evaluators
-from sparse_ae.train import checkpointing, sharding, writers
+from sparse_ae.train import checkpointing, sharding, validation, writers
 from sparse_ae.train.state import global_norms
 from sparse_ae.train.task import Task, get_task
 
@@ -213,7 +212,7 @@ def _check_finite(pending, last_good: int | None, directory) -> list[tuple[int, 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Any:
     """Trains ``config`` in ``workdir`` (resuming from its newest good checkpoint); returns the state."""
-    config_lib.validate(config, num_devices=jax.device_count(), process_count=jax.process_count())
+    validation.validate_run(config, num_devices=jax.device_count(), process_count=jax.process_count())
     workdir = check_workdir(workdir)
     if jax.process_index() == 0:
         (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
