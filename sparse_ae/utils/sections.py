@@ -76,3 +76,10 @@ def parse(values: Any, cls: type[T], where: str) -> T:
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ValueError(f"{where}.{name} is missing; set it in the config file")
     return cls(**kwargs)
+
+
+def parse_section(config: Any, name: str, cls: type[T]) -> T:
+    """``config.<name>`` parsed as ``cls``; ValueError when the section itself is absent."""
+    if name not in config:
+        raise ValueError(f"config.{name} is missing; declare it with the fields of {cls.__qualname__}")
+    return parse(config[name], cls, f"config.{name}")
