@@ -47,6 +47,9 @@ def _check_value(where: str, value: Any, kind: Any) -> Any:
     if origin is tuple or kind is tuple:
         if not isinstance(value, (list, tuple)):
             raise TypeError(f"{where}={value!r} has type {type(value).__name__}; expected a sequence")
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check_value(f"{where}[{i}]", item, args[0]) for i, item in enumerate(value))
         return tuple(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
