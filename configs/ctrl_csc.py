@@ -25,12 +25,7 @@ PAPER_SCALE = {
 }
 
 
-# The encoder's pixel-loss weight on digits. A sweep of the CSC default (seed 0, 1000 steps) gave
-# test PSNR / nearest-subspace accuracy 14.8 dB / 91.6 % at 100, 17.3 / 92.6 % at 300,
-# 20.4 / 94.6 % at 1000, 23.1 / 96.0 % at 3000, 25.8 / 96.6 % at 10000, 26.9 / 98.3 % at 30000
-# and 27.0 / 98.0 % at 100000. At 300 one class's features kept 0.35 of their first singular
-# value at the 10th: at this budget the game alone spreads each class over more directions than
-# the classifier's 10 components.
+# The encoder's pixel-loss weight on digits (its sweep: benchmarks/README.md, "Config sweeps").
 DIGITS_ENCODER_RECON_WEIGHT = 30_000.0
 
 

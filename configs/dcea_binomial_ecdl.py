@@ -25,17 +25,11 @@ from sparse_ae import config as config_lib
 from sparse_ae.train.tasks import dcea
 
 SPECTRAL_NORM = 40.0     # max_ω Σ_c |ĥ_c(ω)|² of 3 smooth unit-norm length-50 templates (≈ 43)
-# The Binomial encoder's λ, about 11× the noise level √(M p (1 − p)) ≈ 2.7 of Hᵀr at the baseline
-# rate p = ½. Template errors after 300 steps from the perturbed start with ℓ1 alone (no
-# reweighting, no restarts): 0.37 / 0.17 / 0.17 at λ = 11, 0.25 / 0.15 / 0.16 at 20,
-# 0.21 / 0.17 / 0.17 at 30, 0.24 / 0.20 / 0.19 at 45, 0.36 / 0.26 / 0.23 at 60.
+# The Binomial encoder's λ (its sweep: benchmarks/README.md, "Config sweeps").
 BINOMIAL_LAMBDA = 30.0
-# ε of the reweighting pass, about a fifth of an event's code: 12–20 in the Binomial codes; about
-# 2 in the Gaussian ones (an estimate: a rate change of ½ over atom entries of ≈ 0.2; not tuned).
+# ε of the reweighting pass, about a fifth of an event's code.
 BINOMIAL_EPS, GAUSSIAN_EPS = 3.0, 0.4
-# Step 1/(0.6·L̂), above the worst case's 1/L̂: the Binomial curvature σ'(η)·M is below its bound
-# M/4 wherever the rate leaves ½, and the spectral maximum is reached at one frequency only. The safe
-# step 1/(1.2·L̂) gave the same template errors (0.21 / 0.17 / 0.16 after 300 steps).
+# Step 1/(STEP_MARGIN·L̂) of the encoder.
 STEP_MARGIN = 0.6
 
 

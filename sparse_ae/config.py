@@ -20,8 +20,9 @@ Every experiment is ``configs/<name>.py`` with ``get_config(arg=None)``::
 ``sparse_ae.train.validation.validate_run`` with the checks of the layers above) runs before
 anything compiles and names the offending field. The sections ``optim``, ``train``, ``eval`` and
 ``mesh`` are closed (an unknown key there is an error, e.g. a typo); ``data`` (fields:
-``sparse_ae.data.DataConfig``) is checked by ``sparse_ae.data.validate_config`` and ``model``
-by the task module's ``validate_config``.
+``sparse_ae.data.DataConfig``) is checked by ``sparse_ae.data.validate_config``. Checks that need
+a higher layer (evaluator names, the task's ``model`` section, the mesh against the devices) are
+in ``sparse_ae.train.validation.validate_run``, which runs this module's :func:`validate` first.
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check_positive(config.train, "config.train", ("num_steps", "log_every", "keep_checkpoints"), 1)
     _check_positive(config.train, "config.train", ("eval_every", "checkpoint_every"), 0)
     _check_positive(config.eval, "config.eval", ("num_batches", "batch_size", "num_images"), 0)
+    _check_positive(config.mesh, "config.mesh", ("fsdp_min_size",), 0)
     if config.optim.warmup_steps >= config.train.num_steps:
         raise ValueError(f"config.optim.warmup_steps={config.optim.warmup_steps} must be < "
                          f"config.train.num_steps={config.train.num_steps}")

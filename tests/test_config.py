@@ -136,6 +136,13 @@ def test_command_line_override_errors(run_python, tmp_path, override, message):
     assert not (tmp_path / "run").exists()
 
 
+def test_config_validate_needs_no_higher_layer(tiny_config):
+    config = tiny_config(**{"eval.evaluators": ("nope",)})
+    config_lib.validate(config)  # evaluator names are checked by the train layer
+    with pytest.raises(ValueError, match="unknown evaluator 'nope'"):
+        validation.validate_run(config)
+
+
 def test_base_config_needs_a_task():
     config = config_lib.base_config()
     assert isinstance(config.model, ml_collections.ConfigDict)

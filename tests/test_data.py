@@ -262,11 +262,11 @@ def test_bad_config_values_are_named(fields, message):
 
 
 def test_unknown_and_ill_typed_fields_are_named():
-    with pytest.raises(ValueError, match=r"unknown field\(s\) config.data.imagesize; known fields: name"):
+    with pytest.raises(ValueError, match=r"unknown field config.data.imagesize; did you mean config.data.image_size\? known fields: name"):
         data.validate_config({"imagesize": 16})
-    with pytest.raises(TypeError, match=r"config.data.image_size must be int, got '16'"):
+    with pytest.raises(TypeError, match=r"config.data.image_size='16' has type str; expected int"):
         data.validate_config({"image_size": "16"})
-    with pytest.raises(TypeError, match=r"config.data.csc.num_atoms must be int"):
+    with pytest.raises(TypeError, match=r"config.data.csc.num_atoms=2.5 has type float; expected int"):
         data.validate_config({"name": "synthetic_csc", "csc": {"num_atoms": 2.5}})
     with pytest.raises(ValueError, match="split 'validation' is not a split of 'digits'"):
         data.build({"name": "digits"}, "validation", seed=0, train=False, per_process_batch=4)

@@ -1,20 +1,20 @@
 """The ``config.data`` section: fields, defaults, parsing and validation.
 
 :func:`default_config` is the canonical ``config.data`` (an ``ml_collections.ConfigDict``);
-:func:`parse` turns any mapping or ConfigDict into a typed, hashable :class:`DataConfig`,
-filling missing fields with defaults and rejecting unknown or ill-typed ones.
+:func:`parse` turns any mapping or ConfigDict into a typed, hashable :class:`DataConfig`
+through the shared section parser (:mod:`sparse_ae.utils.sections`).
 Source-specific checks (sizes, folders, prepared TFDS data) live with each source.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 import ml_collections
 
 from sparse_ae.data.binomial_spikes import SpikesConfig
+from sparse_ae.utils import sections
 
 FITS = ("auto", "crop", "resize")
 
@@ -88,48 +88,9 @@ def default_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dataclasses.asdict(DataConfig()))
 
 
-def _as_dict(value: Any, where: str) -> dict:
-    if hasattr(value, "to_dict"):  # ConfigDict, FrozenConfigDict
-        return value.to_dict()
-    if isinstance(value, Mapping):
-        return dict(value)
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    raise TypeError(f"{where} must be a mapping or ConfigDict, got {type(value).__name__}")
-
-
-def _check_type(where: str, value: Any, default: Any) -> Any:
-    kind = type(default)
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not ok:
-        raise TypeError(f"{where} must be {kind.__name__}, got {value!r} ({type(value).__name__})")
-    return value
-
-
-def _parse_fields(cls: type, values: Mapping, where: str) -> Any:
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
-                         f"known fields: {', '.join(known)}")
-    kwargs = {}
-    for name, value in values.items():
-        default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _parse_fields(type(default), _as_dict(value, f"{where}.{name}"),
-                                         f"{where}.{name}")
-        else:
-            kwargs[name] = _check_type(f"{where}.{name}", value, default)
-    return cls(**kwargs)
-
-
 def parse(data_config: Any) -> DataConfig:
     """A typed :class:`DataConfig` from a ConfigDict / mapping (missing fields take defaults)."""
-    if isinstance(data_config, DataConfig):
-        return data_config
-    return _parse_fields(DataConfig, _as_dict(data_config, "config.data"), "config.data")
+    return sections.parse(data_config, DataConfig, "config.data")
 
 
 def check_common(cfg: DataConfig) -> None:

@@ -19,8 +19,9 @@ x (B, H, W, C) → encoder → E (B, h, w, n), h = H/2^d → bottleneck → deco
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,65 +30,61 @@ from flax import nnx
 
 from sparse_ae.models import vqgan_blocks
 from sparse_ae.sparse_coding import dictionaries, learned
+from sparse_ae.utils import sections
 
 BOTTLENECKS = ("lista", "vq", "none")
 DICTIONARIES = ("dct", "learned")
 EMA_EPS = 1e-5
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """``config.model`` of task ``sc_vae`` (a CPU-sized model for 64×64 images)."""
+
+    bottleneck: Literal[BOTTLENECKS] = "lista"
+    channels: int = 32                             # C′: width of the first level
+    channel_mult: tuple[int, ...] = (1, 2, 2)      # width C′·mult[i] at level i (last entry repeats)
+    num_res_blocks: int = 1                        # residual blocks per level
+    num_down: int = 2                              # d: downsamplings, latent grid H/2^d
+    attn_resolutions: tuple[int, ...] = ()         # spatial sizes whose levels get self-attention
+                                                   # (the middle always has one)
+    latent_dim: int = 64                           # n: latent vector size (a perfect square for DCT)
+    num_atoms: int = 128                           # K: dictionary atoms (lista) or codebook size (vq)
+    lista_steps: int = 16                          # s
+    lista_unroll: int = 0                          # scan unroll of the LISTA steps; 0 = backend default
+    dictionary: Literal[DICTIONARIES] = "dct"      # fixed, or learned (unit-norm columns, DCT init)
+    alpha: float = 1.0                             # initial α (l1 weight; LISTA threshold starts at α/L)
+    learn_alpha: bool = True                       # train α
+    latent_weight: float = 1.0                     # β, see sparse_ae.objectives.sc_vae
+    commitment: float = 0.25                       # γ of VQ-VAE
+    vq_ema: bool = False                           # VQ codebook by EMA updates (else by gradient)
+    ema_decay: float = 0.99                        # decay of those EMA updates
+
+
 def model_config(**overrides) -> ml_collections.ConfigDict:
-    """Defaults of ``config.model`` (a CPU-sized model for 64×64 images); keywords replace them."""
-    config = ml_collections.ConfigDict(dict(
-            bottleneck="lista",
-            channels=32,              # C′: width of the first level
-            channel_mult=(1, 2, 2),   # width C′·mult[i] at level i (last entry repeats)
-            num_res_blocks=1,         # residual blocks per level
-            num_down=2,               # d: downsamplings, latent grid H/2^d
-            attn_resolutions=(),      # spatial sizes whose levels get self-attention (the middle always has one)
-            latent_dim=64,            # n: latent vector size (a perfect square for the DCT dictionary)
-            num_atoms=128,            # K: dictionary atoms (lista) or codebook size (vq)
-            lista_steps=16,           # s
-            lista_unroll=0,           # scan unroll of the LISTA steps; 0 = backend default
-            dictionary="dct",         # "dct" (fixed) | "learned" (unit-norm columns, DCT init)
-            alpha=1.0,                # initial α (l1 weight; LISTA threshold starts at α/L)
-            learn_alpha=True,
-            latent_weight=1.0,        # β, see sparse_ae.objectives.sc_vae
-            commitment=0.25,          # γ of VQ-VAE
-            vq_ema=False,
-            ema_decay=0.99,
-    ))
+    """Defaults of ``config.model`` (fields: :class:`ModelConfig`); keywords replace them."""
+    config = ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
     config.update(overrides)
     return config
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def validate(m: ml_collections.ConfigDict, image_size: int, field: str = "config.model") -> None:
+def validate(model: ml_collections.ConfigDict, image_size: int, field: str = "config.model") -> None:
     """ValueError/TypeError naming ``field.<key>`` (or config.data.image_size) for a bad model config."""
-    missing = sorted(set(model_config()) - set(m))
-    if missing:
-        raise ValueError(f"{field} is missing {', '.join(f'{field}.{k}' for k in missing)} "
-                         "(start from sparse_ae.models.sc_vae.model_config())")
-    if m.bottleneck not in BOTTLENECKS:
-        raise ValueError(f"{field}.bottleneck={m.bottleneck!r} must be one of {BOTTLENECKS}")
-    if m.dictionary not in DICTIONARIES:
-        raise ValueError(f"{field}.dictionary={m.dictionary!r} must be one of {DICTIONARIES}")
+    m = sections.parse(model, ModelConfig, field)
     for key, low in (("channels", 1), ("num_res_blocks", 1), ("num_down", 0), ("latent_dim", 1),
                      ("num_atoms", 1), ("lista_steps", 1), ("lista_unroll", 0)):
-        if not _is_int(m[key]) or m[key] < low:
-            raise ValueError(f"{field}.{key}={m[key]!r} must be an integer >= {low}")
-    if not m.channel_mult or not all(_is_int(c) and c >= 1 for c in m.channel_mult):
+        if getattr(m, key) < low:
+            raise ValueError(f"{field}.{key}={getattr(m, key)!r} must be an integer >= {low}")
+    if not m.channel_mult or not all(c >= 1 for c in m.channel_mult):
         raise ValueError(f"{field}.channel_mult={m.channel_mult!r} must be a non-empty list of integers >= 1")
     factor = 2 ** m.num_down
-    if not _is_int(image_size) or image_size < 1 or image_size % factor:
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1 or image_size % factor:
         raise ValueError(f"config.data.image_size={image_size} is not divisible by 2^num_down = {factor} "
                          f"({field}.num_down={m.num_down}): use an image size that is a multiple of {factor} "
                          "or change num_down")
     for key in ("alpha", "ema_decay", "latent_weight", "commitment"):
-        if not m[key] > 0:
-            raise ValueError(f"{field}.{key}={m[key]} must be > 0")
+        if not getattr(m, key) > 0:
+            raise ValueError(f"{field}.{key}={getattr(m, key)} must be > 0")
     if not m.ema_decay < 1:
         raise ValueError(f"{field}.ema_decay={m.ema_decay} must be < 1")
     if m.bottleneck == "lista":

@@ -11,6 +11,9 @@ are kept and only the dropped ones filled in), ``"target"`` (the clean image), `
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -21,30 +24,51 @@ from sparse_ae.models import sparsity
 from sparse_ae.models.conv_sae import ACTIVATIONS, ConvSAE
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
+from sparse_ae.utils import sections
 
 CORRUPTIONS = ("none", "noise", "mask")
 EVAL_KEY = 20_250_101
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """``config.model`` of task ``conv_sae``."""
+
+    # Channels of the encoder's stride-2 conv stages (mirrored by the decoder).
+    widths: tuple[int, ...] = (32, 64)
+    # Length of the code vector.
+    code_dim: int = 256
+    # One sparsity spec: 'l1:<λ>' | 'l0:<k>' | 'none'.
+    sparsity: str = "l1:0.01"
+    # Nonlinearity producing the code.
+    code_activation: Literal[ACTIVATIONS] = "relu"
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """``config.objective`` of task ``conv_sae``."""
+
+    # Corruption of the input: none (autoencoding), noise (denoising), mask (inpainting).
+    corruption: Literal[CORRUPTIONS] = "none"
+    # Std of the additive Gaussian noise on the [0, 1] scale (corruption "noise").
+    noise_std: float = 25.0 / 255.0
+    # Probability that a pixel is dropped to 0 (corruption "mask").
+    mask_rate: float = 0.5
+
+
 def model_config() -> ml_collections.ConfigDict:
-    """``config.model``: widths (conv stages), code_dim, sparsity (one spec: 'l1:<λ>' | 'l0:<k>' |
-    'none'), code_activation ('relu' | 'linear')."""
-    return ml_collections.ConfigDict(dict(widths=(32, 64), code_dim=256, sparsity="l1:0.01", code_activation="relu"))
+    """The default ``config.model`` (fields: :class:`ModelConfig`)."""
+    return ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
 
 
 def objective_config() -> ml_collections.ConfigDict:
-    """``config.objective``: corruption ('none' | 'noise' | 'mask'), noise_std, mask_rate."""
-    return ml_collections.ConfigDict(dict(corruption="none", noise_std=25.0 / 255.0, mask_rate=0.5))
+    """The default ``config.objective`` (fields: :class:`ObjectiveConfig`)."""
+    return ml_collections.ConfigDict(dataclasses.asdict(ObjectiveConfig()))
 
 
 def validate_config(config) -> None:
-    for name, defaults in (("model", model_config()), ("objective", objective_config())):
-        if name not in config:
-            raise ValueError(f"config.{name} is missing for task 'conv_sae' (see conv_sae.{name}_config())")
-        missing, unknown = sorted(set(defaults) - set(config[name])), sorted(set(config[name]) - set(defaults))
-        if missing or unknown:
-            raise ValueError(f"config.{name}: missing fields {missing}, unknown fields {unknown}")
-    m, o = config.model, config.objective
+    m = sections.parse_section(config, "model", ModelConfig)
+    o = sections.parse_section(config, "objective", ObjectiveConfig)
     if not m.widths or min(m.widths) < 1:
         raise ValueError(f"config.model.widths={m.widths!r} must be a non-empty sequence of integers >= 1")
     factor = 2 ** len(m.widths)
@@ -57,10 +81,6 @@ def validate_config(config) -> None:
     if spec.kind == "l0inf":
         raise ValueError("config.model.sparsity: the code is a vector (one needle); use 'l0:<k>' rather than l0inf")
     sparsity.kept_entries(spec, (1, m.code_dim), "code (config.model.sparsity)")
-    if m.code_activation not in ACTIVATIONS:
-        raise ValueError(f"config.model.code_activation={m.code_activation!r} is not one of {ACTIVATIONS}")
-    if o.corruption not in CORRUPTIONS:
-        raise ValueError(f"config.objective.corruption={o.corruption!r} is not one of {CORRUPTIONS}")
     if o.noise_std < 0:
         raise ValueError(f"config.objective.noise_std={o.noise_std} must be >= 0")
     if not 0 <= o.mask_rate < 1:

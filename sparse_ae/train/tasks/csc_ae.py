@@ -10,12 +10,13 @@ all T steps.
 Loss per pixel, so that it is the LASSO objective the encoder minimises, divided by B·H·W·C:
   loss/recon = ½ mean((x̂ − x)²),   loss/l1 = λ Σ|z| / (B·H·W·C),   loss = their sum.
 
-``config.model`` fields: num_atoms (M), kernel_size (k), stride, boundary ('circular' |
-'zero'), num_iters (T), lam (λ), nonneg, power_iters_init, power_iters (per step),
-lipschitz_margin (≥ 1: step 1/(margin·L) guards against the estimate lagging the dictionary).
+``config.model`` fields: :class:`ModelConfig`.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -26,25 +27,45 @@ from sparse_ae import optim
 from sparse_ae.sparse_coding import dictionaries, metrics as sc_metrics, operators, solvers
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
+from sparse_ae.utils import sections
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """``config.model`` of task ``csc_ae``."""
+
+    # Number of atoms M of the convolutional dictionary.
+    num_atoms: int = 16
+    # Atom height = width k.
+    kernel_size: int = 5
+    # Stride of the synthesis convolution (the code is image_size / stride on a side).
+    stride: int = 1
+    # Boundary of the convolution.
+    boundary: Literal["circular", "zero"] = "circular"
+    # Unrolled FISTA steps T.
+    num_iters: int = 10
+    # L1 weight λ.
+    lam: float = 0.05
+    # Constrain the code to be nonnegative.
+    nonneg: bool = False
+    # Power iterations for the first Lipschitz estimate.
+    power_iters_init: int = 50
+    # Power iterations per training step (warm-started).
+    power_iters: int = 3
+    # ≥ 1: the step is 1/(margin·L), guarding against the estimate lagging the dictionary.
+    lipschitz_margin: float = 1.05
 
 
 def model_config() -> ml_collections.ConfigDict:
-    """Defaults of ``config.model`` for this task."""
-    return ml_collections.ConfigDict(dict(
-            num_atoms=16, kernel_size=5, stride=1, boundary="circular", num_iters=10, lam=0.05,
-            nonneg=False, power_iters_init=50, power_iters=3, lipschitz_margin=1.05))
+    """The default ``config.model`` (fields: :class:`ModelConfig`)."""
+    return ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
 
 
 def validate_config(config) -> None:
-    m = config.model
-    for key in model_config():
-        if key not in m:
-            raise ValueError(f"config.model.{key} is missing for task 'csc_ae' (see csc_ae.model_config())")
+    m = sections.parse_section(config, "model", ModelConfig)
     for key in ("num_atoms", "kernel_size", "stride", "num_iters", "power_iters_init", "power_iters"):
-        if not isinstance(m[key], int) or isinstance(m[key], bool) or m[key] < 1:
-            raise ValueError(f"config.model.{key}={m[key]!r} must be an integer >= 1")
-    if m.boundary not in ("circular", "zero"):
-        raise ValueError(f"config.model.boundary={m.boundary!r} must be 'circular' or 'zero'")
+        if getattr(m, key) < 1:
+            raise ValueError(f"config.model.{key}={getattr(m, key)!r} must be an integer >= 1")
     if not m.lam >= 0:
         raise ValueError(f"config.model.lam={m.lam} must be >= 0")
     if not m.lipschitz_margin >= 1:

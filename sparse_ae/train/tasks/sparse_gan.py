@@ -15,6 +15,8 @@ map the output dictionary is applied to.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -22,27 +24,53 @@ import ml_collections
 import optax
 from flax import nnx
 
+from sparse_ae import config as config_lib
 from sparse_ae import optim
 from sparse_ae.models import sparsity
 from sparse_ae.models.dcgan import DCGAN, batch_stats, generator_widths, num_stages
 from sparse_ae.objectives import gan
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
+from sparse_ae.utils import sections
 
 PLAYERS = ("generator", "discriminator")
 NUM_SAMPLE_IMAGES = 64
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """``config.model`` of task ``sparse_gan``."""
+
+    # Length of the generator's latent z.
+    latent_dim: int = 64
+    # Channels of the generator's last hidden layer (doubled towards the input).
+    g_width: int = 32
+    # Channels of the discriminator's first layer.
+    d_width: int = 32
+    # One sparsity spec per generator hidden layer h_1 … h_n ('none' | 'l1:<λ>' | 'l0:<k>' | ...).
+    sparsity: tuple[str, ...] = ("none", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """``config.objective`` of task ``sparse_gan``."""
+
+    # GAN loss of both players.
+    loss: Literal[gan.LOSSES] = "nonsaturating"
+    # λ of the WGAN-GP gradient penalty.
+    gp_weight: float = 10.0
+    # Discriminator updates per generator update.
+    disc_steps: int = 1
+
+
 def model_config() -> ml_collections.ConfigDict:
-    """``config.model``: latent_dim, g_width (channels of the last hidden layer), d_width (first
-    discriminator layer), sparsity (one spec per generator hidden layer h_1 … h_n)."""
-    return ml_collections.ConfigDict(dict(latent_dim=64, g_width=32, d_width=32, sparsity=("none", "none")))
+    """The default ``config.model`` (fields: :class:`ModelConfig`)."""
+    return ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
 
 
 def objective_config() -> ml_collections.ConfigDict:
-    """``config.objective``: loss ('nonsaturating' | 'hinge' | 'wgan_gp'), gp_weight (λ of WGAN-GP),
-    disc_steps (discriminator updates per generator update)."""
-    return ml_collections.ConfigDict(dict(loss="nonsaturating", gp_weight=10.0, disc_steps=1))
+    """The default ``config.objective`` (fields: :class:`ObjectiveConfig`)."""
+    return ml_collections.ConfigDict(dataclasses.asdict(ObjectiveConfig()))
 
 
 def layer_shapes(config) -> list[tuple[int, int, int]]:
@@ -52,25 +80,19 @@ def layer_shapes(config) -> list[tuple[int, int, int]]:
 
 
 def validate_config(config) -> None:
-    for name, defaults in (("model", model_config()), ("objective", objective_config()),
-                           ("optim_disc", optim.optim_config())):
-        if name not in config:
-            raise ValueError(f"config.{name} is missing for task 'sparse_gan' (see sparse_gan.{name}_config())"
-                             if name != "optim_disc" else "config.optim_disc is missing: the discriminator's "
-                             "optimizer (sparse_ae.optim.optim_config())")
-        missing, unknown = sorted(set(defaults) - set(config[name])), sorted(set(config[name]) - set(defaults))
-        if missing or unknown:
-            raise ValueError(f"config.{name}: missing fields {missing}, unknown fields {unknown}")
-    m, o = config.model, config.objective
+    m = sections.parse_section(config, "model", ModelConfig)
+    o = sections.parse_section(config, "objective", ObjectiveConfig)
+    if "optim_disc" not in config:
+        raise ValueError("config.optim_disc is missing: the discriminator's optimizer (sparse_ae.optim.optim_config())")
+    config_lib.check_fields(config.optim_disc, optim.optim_config(), "config.optim_disc", closed=True)
     num_stages(config.data.image_size)
-    for key in ("latent_dim", "g_width", "d_width", ):
-        if m[key] < 1:
-            raise ValueError(f"config.model.{key}={m[key]} must be >= 1")
+    for key in ("latent_dim", "g_width", "d_width"):
+        if getattr(m, key) < 1:
+            raise ValueError(f"config.model.{key}={getattr(m, key)} must be >= 1")
     shapes = layer_shapes(config)
     specs = sparsity.parse_specs(m.sparsity, len(shapes), "config.model.sparsity")
     for i, (spec, shape) in enumerate(zip(specs, shapes)):
         sparsity.kept_entries(spec, (1, *shape), f"g{i + 1} (config.model.sparsity[{i}])")
-    gan.check_loss(o.loss)
     if o.gp_weight < 0:
         raise ValueError(f"config.objective.gp_weight={o.gp_weight} must be >= 0")
     if o.disc_steps < 1:
