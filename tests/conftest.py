@@ -1,7 +1,8 @@
 """Shared fixtures: tiny configs, fresh Python processes with N fake CPU devices.
 
 Every test that starts a process (through the ``run_python`` fixture, or marked by hand) is
-``slow``: ``pytest -q`` leaves them out, ``pytest -q -m ''`` runs everything."""
+``slow``: ``pytest -q`` leaves them out, ``pytest -q -m 'not benchmarks'`` runs them too (what CI
+runs); the hour-long run of every benchmark is marked ``benchmarks`` (``pytest -q -m benchmarks``)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ def digest(folder: pathlib.Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.benchmarks
 @pytest.mark.timeout(3 * 3600)
 def test_quick_run_of_every_benchmark_writes_nothing(run_python):
     before = digest(RESULTS)
