@@ -120,58 +120,57 @@ def average_canvases(out: jax.Array, image_hw: tuple[int, int], offsets) -> jax.
 
 @dataclasses.dataclass(frozen=True)
 class DCEAConfig:
-    """Hyperparameters of :class:`DCEA` (static; hashable).
+    """Hyperparameters of :class:`DCEA` (static; hashable)."""
 
-    kernel_size: k (2-D kernels k×k); ``one_d=True`` gives kernels (1, k) for signals (B, 1, L, C).
-    num_filters: M. stride: s (1-D signals need s = 1). num_iters: T. step: α.
-    threshold: initial b (per filter; = α·λ). learn_bias: train b (else fixed at ``threshold``).
-    nonneg: one-sided threshold (non-negative codes). accelerated: FISTA momentum (else ISTA).
-    reweight_passes: R extra solves of T steps after the first, each warm-started from the last
-      code x̄ with per-entry thresholds b·ε/(|x̄| + ε) (weights held constant: stop-gradient) —
-      reweighted ℓ1 (Candès, Wakin & Boyd, 2008), i.e. majorize-minimize steps on the log
-      penalty λε·Σ log(1 + |x|/ε), which shrinks large codes less than ℓ1. reweight_eps: ε > 0.
-    residual_elu: 0 = plain residual; a > 0: an ELU of scale a on the residual (identity for
-      r >= 0, saturating at −a; the Poisson denoiser uses a = peak). elu_form: "authors" (their
-      ``ELU(alpha=peak)``): a·(exp(r) − 1) for r < 0, slope a at 0⁻; "unit_slope" (this project's
-      earlier form): a·(exp(r/a) − 1), slope 1. They agree at a = 1; with the authors' weights
-      "unit_slope" loses 3.7–4.9 dB on Set12 at peak 2 and 9.1–12.4 dB at peak 4.
-    mu: known offset of the natural parameter. family / trials: the exponential family.
-    shift_average: run all s² shifted canvases and average (s > 1). layout: where the image sits
-      in its canvases, "valid" (the authors') or "rounded" (see :func:`canvas_layout`; with the
-      authors' weights "rounded" costs 0.07–0.10 dB on Set12, 0.27 dB for DCEA-UC at peak 4).
-    boundary: conv boundary at stride 1 and in the "rounded" layout ("valid" codes its canvases
-      with 'valid' convolutions, as the authors).
-    normalize_atoms: use unit-norm atoms (functionally, inside the call).
-    init_lipschitz_margin: > 0 scales the random initial kernels by 1/sqrt(margin · ‖H‖²) so the
-      step α = 1 of the paper is stable; 0 keeps unit-norm atoms.
-    fast: patch-GEMM convolutions (else the core's operators). unroll: scan unroll (None =
-      backend default, see ``solvers.resolve_unroll``).
-    """
-
+    # k: kernels k×k; one_d=True gives kernels (1, k) for signals (B, 1, L, C).
     kernel_size: int = 11
+    # M filters (atoms), C signal channels.
     num_filters: int = 169
     channels: int = 1
     one_d: bool = False
+    # s (1-D signals need s = 1), T unrolled steps, step size α.
     stride: int = 7
     num_iters: int = 15
     step: float = 1.0
+    # Initial per-filter threshold b (= α·λ); learn_bias trains b (else fixed).
     threshold: float = 0.1
     learn_bias: bool = True
+    # One-sided threshold (non-negative codes); FISTA momentum (else ISTA).
     nonneg: bool = True
     accelerated: bool = False
+    # R extra solves of T steps, each warm-started from the last code x̄ with per-entry thresholds
+    # b·ε/(|x̄| + ε) (stop-gradient weights): reweighted ℓ1 (Candès, Wakin & Boyd, 2008), i.e.
+    # majorize-minimize steps on λε·Σ log(1 + |x|/ε), which shrinks large codes less; ε > 0.
     reweight_passes: int = 0
     reweight_eps: float = 1.0
+    # 0: plain residual; a > 0: an ELU of scale a on the residual (identity for r >= 0, saturating
+    # at −a; the Poisson denoiser uses a = peak). elu_form "authors" (their ELU(alpha=peak)):
+    # a·(exp(r) − 1) for r < 0; "unit_slope" (this project's earlier form): a·(exp(r/a) − 1). They
+    # agree at a = 1; with the authors' weights "unit_slope" loses 3.7–4.9 dB on Set12 at peak 2
+    # and 9.1–12.4 dB at peak 4.
     residual_elu: float = 0.0
     elu_form: str = "authors"
+    # Known offset of the natural parameter; the exponential family and its trials.
     mu: float = 0.0
     family: str = "poisson"
     trials: int = 1
+    # DCEA-C (one kernel) or DCEA-UC (encoder, loop and decoder kernels).
     tied: bool = True
+    # Run all s² shifted canvases and average (s > 1); layout: where the image sits in them,
+    # "valid" (the authors') or "rounded" (see :func:`canvas_layout`; with the authors' weights
+    # "rounded" costs 0.07–0.10 dB on Set12, 0.27 dB for DCEA-UC at peak 4).
     shift_average: bool = False
     layout: str = "valid"
+    # Conv boundary at stride 1 and in the "rounded" layout ("valid" codes its canvases with
+    # 'valid' convolutions, as the authors).
     boundary: str = "zero"
+    # Use unit-norm atoms (functionally, inside the call).
     normalize_atoms: bool = False
+    # > 0 scales the random initial kernels by 1/sqrt(margin · ‖H‖²) so the step α = 1 of the
+    # paper is stable; 0 keeps unit-norm atoms.
     init_lipschitz_margin: float = 5.0
+    # Patch-GEMM convolutions (else the core's); scan unroll (None: backend default, see
+    # ``solvers.resolve_unroll``).
     fast: bool = True
     unroll: int | None = None
 
