@@ -39,6 +39,7 @@ from sparse_ae.data import transforms
 from sparse_ae.models import sparsity
 from sparse_ae.models.dip import DIPHourglass
 from sparse_ae.train.state import split_module
+from sparse_ae.utils import images as image_lib
 
 METRICS_FILE = "metrics.json"
 
@@ -181,8 +182,6 @@ def run(config, workdir: str | pathlib.Path | None = None, log: Callable[[str], 
                 f"{result['best_avg_psnr']:.2f} dB, final {result['final_psnr']:.2f} dB "
                 f"({result['seconds']:.0f} s)")
             if workdir is not None:
-                from sparse_ae.utils import images as image_lib  # pylint: disable=import-outside-toplevel
-
                 folder = pathlib.Path(workdir) / "images"
                 folder.mkdir(parents=True, exist_ok=True)
                 image_lib.save_png(folder / f"{name}_seed{seed}_average.png", average)

@@ -18,7 +18,7 @@ import numpy as np
 
 from sparse_ae.data.config import DataConfig, parse, require_image_size
 from sparse_ae.data.source import Source
-from sparse_ae.sparse_coding.operators import BOUNDARIES
+from sparse_ae.sparse_coding.operators import BOUNDARIES, conv_synthesis
 
 SPLITS = ("train", "test")
 
@@ -58,8 +58,6 @@ def validate(cfg: DataConfig) -> None:
 @functools.cache
 def _synthesis(cfg: DataConfig):
     """Jitted batch synthesis codes (B, S/s, S/s, M) -> signals (B, S, S, C) on the host CPU."""
-    from sparse_ae.sparse_coding.operators import conv_synthesis  # pylint: disable=import-outside-toplevel
-
     cpu = jax.local_devices(backend="cpu")[0]
     kernel = jax.device_put(ground_truth_dictionary(cfg), cpu)
     fn = jax.jit(functools.partial(conv_synthesis, stride=cfg.csc.stride, boundary=cfg.csc.boundary))

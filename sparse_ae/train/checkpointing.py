@@ -23,6 +23,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
 
 CHECKPOINT_DIR = "checkpoints"
 CORRUPT_DIR = "checkpoints_corrupt"
@@ -32,8 +33,6 @@ def _all_processes_ok(ok: bool) -> bool:
     """True iff ``ok`` on every process (so all processes take the same branch)."""
     if jax.process_count() == 1:
         return ok
-    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
-
     return bool(np.all(multihost_utils.process_allgather(np.asarray(ok))))
 
 
@@ -113,8 +112,6 @@ class Checkpointer:
                 source.rename(destination)
                 logging.warning("skipped unreadable checkpoint %s; kept unchanged at %s", source, destination)
         if jax.process_count() > 1:
-            from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
-
             multihost_utils.sync_global_devices("sparse_ae_checkpoint_quarantine")
         self.manager.reload()
 
