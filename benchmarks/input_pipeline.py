@@ -46,13 +46,16 @@ def pipeline_throughput(data_config, batch_size: int, num_batches: int) -> float
 
 def _config_cases() -> list[tuple[str, object, int]]:
     """(label, config.data, batch size) of every config file at its default arguments; a config
-    that fails to load gives (label, the error, 0)."""
+    that fails to load, or has no training batches, gives (label, the error, 0)."""
     cases = []
     for path in sorted((common.REPO / "configs").glob("*.py")):
         try:
             config = config_lib.load_config_file(path)
         except Exception as err:  # pylint: disable=broad-except  # reported as a skipped row
-            cases.append((f"configs/{path.name}", err, 0))
+            cases.append((f"configs/{path.name}", ValueError(f"the config does not load: {err}"), 0))
+            continue
+        if "batch_size" not in config.data:   # e.g. dip_denoise: one image, its own runner
+            cases.append((f"configs/{path.name}", ValueError("no config.data.batch_size: not a training-loop config"), 0))
             continue
         cases.append((f"configs/{path.name}", config.data, config.data.batch_size))
     return cases
@@ -61,7 +64,7 @@ def _config_cases() -> list[tuple[str, object, int]]:
 def _row(label: str, data_config, batch: int, num_batches: int) -> dict:
     row = {"case": label, "batch": batch}
     if isinstance(data_config, Exception):
-        return {**row, "note": f"skipped: the config does not load: {data_config}"[:120]}
+        return {**row, "note": f"skipped: {data_config}"[:120]}
     try:
         cfg = data.validate_config(data_config)
     except ValueError as err:  # e.g. a TFDS dataset not prepared on this machine
