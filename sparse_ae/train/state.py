@@ -78,3 +78,11 @@ def global_norm(tree: Any) -> jax.Array:
 def global_norms(**trees: Any) -> dict[str, jax.Array]:
     """``{"norm/<name>": global L2 norm}`` for each pytree given, e.g. grads=..., params=..."""
     return {f"norm/{name}": global_norm(tree) for name, tree in trees.items()}
+
+
+def update_player(tx: optax.GradientTransformation, params: dict, opt_state: dict, grads: Any,
+                  player: str) -> tuple[dict, dict]:
+    """One optimiser step of ``player`` in a game whose ``params`` and ``opt_state`` are dicts
+    keyed by player (``grads``: that player's gradient); the other players are unchanged."""
+    updates, new_opt = tx.update(grads, opt_state[player], params[player])
+    return ({**params, player: optax.apply_updates(params[player], updates)}, {**opt_state, player: new_opt})

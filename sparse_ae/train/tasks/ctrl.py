@@ -28,7 +28,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 from flax import nnx
 
 from sparse_ae import data as data_lib
@@ -39,7 +38,7 @@ from sparse_ae.models.csc_ctrl import OUTPUTS, CSCCTRL
 from sparse_ae.objectives import ctrl as ctrl_lib
 from sparse_ae.objectives import rate_reduction as rr
 from sparse_ae.sparse_coding import metrics as sc_metrics
-from sparse_ae.train.state import TrainState, global_norms, split_module
+from sparse_ae.train.state import TrainState, global_norms, split_module, update_player
 from sparse_ae.train.task import Task
 
 ARCHITECTURES = ("csc", "conv")
@@ -252,11 +251,6 @@ def make_task(config) -> Task:
             metrics[f"sparsity/zhat{i + 1}"] = sc_metrics.fraction_nonzero(ch)
         return value, metrics
 
-    def update(state_params, opt_state, grads, player):
-        updates, new_opt = tx.update(grads[player], opt_state[player], state_params[player])
-        return ({**state_params, player: optax.apply_updates(state_params[player], updates)},
-                {**opt_state, player: new_opt})
-
     def refresh(params, extra):
         return model(params).refresh_state(extra, power_iters)
 
@@ -283,13 +277,13 @@ def make_task(config) -> Task:
             grads, metrics = jax.grad(objective, has_aux=True)(params, batch, extra, rng)
             grads = {**grads, "encoder": jax.tree.map(jnp.negative, grads["encoder"])}
             for player in PLAYERS:
-                params, opt_state = update(params, opt_state, grads, player)
+                params, opt_state = update_player(tx, params, opt_state, grads[player], player)
         else:
             grads = {}
             grads["encoder"], metrics = player_grad(params, "encoder", batch, extra, rng)
-            params, opt_state = update(params, opt_state, grads, "encoder")
+            params, opt_state = update_player(tx, params, opt_state, grads["encoder"], "encoder")
             grads["decoder"], _ = player_grad(params, "decoder", batch, extra, rng)  # through the new encoder
-            params, opt_state = update(params, opt_state, grads, "decoder")
+            params, opt_state = update_player(tx, params, opt_state, grads["decoder"], "decoder")
         norms = global_norms(grad_encoder=grads["encoder"], grad_decoder=grads["decoder"])
         metrics = {**metrics, **norms}
         if "lipschitz" in extra:

@@ -21,7 +21,6 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 from flax import nnx
 
 from sparse_ae import config as config_lib
@@ -29,7 +28,7 @@ from sparse_ae import optim
 from sparse_ae.models import sparsity
 from sparse_ae.models.dcgan import DCGAN, batch_stats, generator_widths, num_stages
 from sparse_ae.objectives import gan
-from sparse_ae.train.state import TrainState, global_norms, split_module
+from sparse_ae.train.state import TrainState, global_norms, split_module, update_player
 from sparse_ae.train.task import Task
 from sparse_ae.utils import sections
 
@@ -144,10 +143,6 @@ def make_task(config) -> Task:
                    **sparsity.log_metrics(layer_stats)}
         return adversarial + penalty, (metrics, batch_stats(net))
 
-    def update(params, opt_state, grads, player):
-        updates, new_opt = txs[player].update(grads, opt_state[player], params[player])
-        return ({**params, player: optax.apply_updates(params[player], updates)}, {**opt_state, player: new_opt})
-
     def init(rng, batch):
         del batch
         net = build_model(config, nnx.Rngs(params=rng))
@@ -167,11 +162,11 @@ def make_task(config) -> Task:
             d_grads, metrics = jax.grad(disc_objective, has_aux=True)(
                     params["discriminator"], params["generator"], stats, real, jax.lax.stop_gradient(fake),
                     keys[2 * i + 1])
-            params, opt_state = update(params, opt_state, d_grads, "discriminator")
+            params, opt_state = update_player(txs["discriminator"], params, opt_state, d_grads, "discriminator")
         z = jax.random.normal(keys[-1], (real.shape[0], m.latent_dim))
         g_grads, (g_metrics, new_stats) = jax.grad(gen_objective, has_aux=True)(
                 params["generator"], params["discriminator"], stats, z)
-        params, opt_state = update(params, opt_state, g_grads, "generator")
+        params, opt_state = update_player(txs["generator"], params, opt_state, g_grads, "generator")
         metrics = {**metrics, **g_metrics, **global_norms(grad_g=g_grads, grad_d=d_grads)}
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                                   extra={"batch_stats": new_stats})
