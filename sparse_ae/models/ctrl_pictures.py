@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from sparse_ae.sparse_coding import operators
+from sparse_ae.utils.images import rescale
 
 NUM_DIRECTIONS = 8
 
@@ -34,13 +35,6 @@ def principal_directions(features: jax.Array, membership: jax.Array, num: int) -
     return top * sign[..., None]
 
 
-def _unit_range(x: jax.Array) -> jax.Array:
-    """Each image (leading axis) scaled to [0, 1]."""
-    axes = tuple(range(1, x.ndim))
-    low, high = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
-    return (x - low) / jnp.maximum(high - low, 1e-12)
-
-
 def atom_images(atoms: Sequence[jax.Array], prefix: str = "atoms") -> dict[str, jax.Array]:
     """{prefix/stage<ℓ>: (M, k, k·C', C'')}: stage atoms (k, k, M, C) as M images; with C not 1
     or 3 the C input channels are laid side by side as one gray image."""
@@ -50,7 +44,7 @@ def atom_images(atoms: Sequence[jax.Array], prefix: str = "atoms") -> dict[str, 
         img = jnp.transpose(a, (2, 0, 1, 3))                   # (M, k, k, C)
         if c not in (1, 3):
             img = jnp.transpose(img, (0, 1, 3, 2)).reshape(m, k1, c * k2, 1)
-        out[f"{prefix}/stage{level + 1}"] = _unit_range(img)
+        out[f"{prefix}/stage{level + 1}"] = rescale(img)
     return out
 
 
@@ -68,5 +62,5 @@ def effective_atoms(atoms: Sequence[jax.Array], strides: Sequence[int], boundary
         z = jnp.zeros((m, grid, grid, m)).at[jnp.arange(m), 0, 0, jnp.arange(m)].set(1.0)
         for i in reversed(range(level + 1)):
             z = operators.conv_synthesis(atoms[i], z, stride=strides[i], boundary=boundary)
-        out[f"{prefix}/stage{level + 1}"] = _unit_range(z[:, :field, :field, :])
+        out[f"{prefix}/stage{level + 1}"] = rescale(z[:, :field, :field, :])
     return out

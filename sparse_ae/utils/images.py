@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import pathlib
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
@@ -29,12 +31,12 @@ def tile(images: np.ndarray, num_cols: int | None = None, pad: int = 1) -> np.nd
     return grid
 
 
-def rescale(images: np.ndarray) -> np.ndarray:
-    """Each image min-max scaled to [0, 1] over all but the leading axis (e.g. dictionary atoms)."""
-    images = np.asarray(images, np.float32)
+def rescale(images: jax.Array) -> jax.Array:
+    """Each image min-max scaled to [0, 1] over all but the leading axis (e.g. dictionary atoms);
+    traceable, for a task's jitted ``images``."""
     axes = tuple(range(1, images.ndim))
     low, high = images.min(axis=axes, keepdims=True), images.max(axis=axes, keepdims=True)
-    return (images - low) / np.maximum(high - low, 1e-12)
+    return (images - low) / jnp.maximum(high - low, 1e-12)
 
 
 def save_png(path: str | pathlib.Path, image: np.ndarray) -> None:

@@ -28,6 +28,7 @@ from sparse_ae.sparse_coding import dictionaries, metrics as sc_metrics, operato
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
 from sparse_ae.utils import sections
+from sparse_ae.utils.images import rescale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,8 +145,6 @@ def make_task(config) -> Task:
     def images(state, batch):
         del batch
         atoms = jnp.transpose(dictionary(state.params).atoms(), (2, 0, 1, 3))  # (M, k, k, C)
-        low = atoms.min(axis=(1, 2, 3), keepdims=True)
-        high = atoms.max(axis=(1, 2, 3), keepdims=True)
-        return {"atoms": (atoms - low) / jnp.maximum(high - low, 1e-12)}
+        return {"atoms": rescale(atoms)}
 
     return Task(init=init, train_step=train_step, eval_step=eval_step, images=images)

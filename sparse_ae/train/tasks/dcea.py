@@ -33,6 +33,7 @@ from sparse_ae.models.dcea import DCEA, DCEAConfig, decoder_kernel, restart_atom
 from sparse_ae.sparse_coding import families, metrics as sc_metrics
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
+from sparse_ae.utils.images import rescale
 
 OBJECTIVES = ("nll", "denoise")
 TASK_FIELDS = dict(objective="denoise", eval_shift_average=True, peak=4.0, noise_draws=10,
@@ -152,9 +153,7 @@ def make_task(config) -> Task:
     def images(state, batch):
         del batch
         atoms = jnp.transpose(decoder_kernel(state.params), (2, 0, 1, 3))  # (M, kh, kw, C)
-        low = atoms.min(axis=(1, 2, 3), keepdims=True)
-        high = atoms.max(axis=(1, 2, 3), keepdims=True)
-        return {"atoms": (atoms - low) / jnp.maximum(high - low, 1e-12)}
+        return {"atoms": rescale(atoms)}
 
     return Task(init=init, train_step=train_step, eval_step=eval_step, images=images,
                 dictionary=lambda state: decoder_kernel(state.params))
