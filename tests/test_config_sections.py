@@ -46,6 +46,9 @@ def test_missing_required_field_and_section():
         sections.parse({}, Needs, "config.x")
     with pytest.raises(ValueError, match=r"config.objective is missing"):
         sections.parse_section(ml_collections.ConfigDict(), "objective", conv_sae.ObjectiveConfig)
+    partial = ml_collections.ConfigDict({"objective": {"corruption": "none", "noise_std": 0.1}})
+    with pytest.raises(ValueError, match=r"missing field\(s\) config.objective.mask_rate"):
+        sections.parse_section(partial, "objective", conv_sae.ObjectiveConfig)
 
 
 def test_defaults_round_trip():

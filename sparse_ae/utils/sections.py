@@ -82,7 +82,13 @@ def parse(values: Any, cls: type[T], where: str) -> T:
 
 
 def parse_section(config: Any, name: str, cls: type[T]) -> T:
-    """``config.<name>`` parsed as ``cls``; ValueError when the section itself is absent."""
+    """``config.<name>`` parsed as ``cls``, every field present (a task reads its section as the
+    config file wrote it, so a field left out is an error, not a silent default); ValueError when
+    the section or one of its fields is absent."""
     if name not in config:
         raise ValueError(f"config.{name} is missing; declare it with the fields of {cls.__qualname__}")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in config[name]]
+    if missing:
+        raise ValueError(f"missing field(s) {', '.join(f'config.{name}.{k}' for k in missing)}; "
+                         f"the defaults are those of {cls.__qualname__}")
     return parse(config[name], cls, f"config.{name}")
