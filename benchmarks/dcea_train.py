@@ -5,9 +5,11 @@
                                     [--out=benchmarks/results/dcea_train_untied_peak4.json]
 
 Two schedules of ``configs/dcea_poisson_denoise.py`` from the same initialisation:
-``all_shifts`` (the authors' and the config's default: each step trains through the average of
-all 49 shifted canvases of one random 128×128 crop, batch 1) and ``one_shift`` (one canvas of each
-of ``--batch`` crops per step, ``shift_average=false``). Each trains with the task's jitted ``train_step`` on the real Train400 pipeline for
+``one_shift`` (the config's default: one canvas of each of ``--batch`` crops per step) and
+``all_shifts`` (the authors': each step trains through the average of all 49 shifted canvases of
+one random 128×128 crop, batch 1). A schedule may carry config overrides, run side by side with
+the others (``all_shifts:model.init_norm=authors``: the authors' initial scale as well). Each
+trains with the task's jitted ``train_step`` on the real Train400 pipeline for
 ``--minutes`` of step time at a constant learning rate (data loading and evaluation not
 counted), or for ``--steps`` steps with the config's cosine decay (stopped early after
 ``--minutes`` of step time when both are given; ``--steps=auto`` times 30 steps first and takes
@@ -23,6 +25,7 @@ of the curves sits beside the JSON.
 
 from __future__ import annotations
 
+import ast
 import json
 import pathlib
 import time
@@ -44,16 +47,35 @@ CONFIG = "configs/dcea_poisson_denoise.py"
 SCHEDULES = {"one_shift": False, "all_shifts": True}
 
 
-def schedule_config(variant: str, peak: float, schedule: str, batch: int, steps: int):
-    """The config of a run: ``steps`` > 0 with the config's cosine decay over them, else a
-    constant learning rate (a run stopped by time)."""
+def schedule_config(variant: str, peak: float, spec: str, batch: int, steps: int):
+    """The config of a run: ``spec`` is a schedule name, optionally followed by config overrides
+    (``all_shifts:model.init_norm=linear:data.random_vflip=False``, values as Python literals);
+    ``steps`` > 0 with the config's cosine decay over them, else a constant learning rate (a run
+    stopped by time)."""
+    schedule, *overrides = spec.split(":")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule {schedule!r} (in {spec!r}) is not one of {tuple(SCHEDULES)}")
     config = common.load_config(f"{CONFIG}:{variant},peak={peak:g},shift_average={SCHEDULES[schedule]}")
     config.data.batch_size = batch if schedule == "one_shift" else 1
+    for override in overrides:
+        path, sep, value = override.partition("=")
+        section, _, field = path.partition(".")
+        if not sep or section not in config or field not in config[section]:
+            raise ValueError(f"override {override!r} in {spec!r} must be <section>.<field>=<value> of an existing field")
+        config[section][field] = literal(value)
     if steps:
         config.train.num_steps = steps
     else:
         config.optim.schedule = "constant"
     return config
+
+
+def literal(text: str):
+    """A Python literal, or the text itself (a bare string such as ``linear``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def set12_psnr(task, state, images: list[np.ndarray], draws: int) -> float:
@@ -202,7 +224,9 @@ def main() -> None:
     parser = common.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--variant", choices=("tied", "untied"), default="untied")
     parser.add_argument("--peak", type=float, default=4.0)
-    parser.add_argument("--schedules", default="one_shift,all_shifts")
+    parser.add_argument("--schedules", default="one_shift,all_shifts",
+                        help="comma list of one_shift / all_shifts, each optionally with ':section.field=value' "
+                             "config overrides, e.g. all_shifts:model.init_norm=linear (side-by-side ablations)")
     parser.add_argument("--batch", type=int, default=4, help="crops per step of the one-shift schedule")
     parser.add_argument("--minutes", default="", help="training (step) minutes, one value or one per schedule "
                         "(default 20 without --steps)")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from sparse_ae import data
 from sparse_ae.data import config as data_config_lib
-from sparse_ae.data import digits, natural_crops
+from sparse_ae.data import digits, natural_crops, transforms
 
 
 def make_config(**fields):
@@ -63,7 +63,7 @@ def test_digits_shapes_labels_and_split(size, channels):
 
 
 @pytest.mark.parametrize("fields", [
-    dict(name="digits", image_size=16, random_flip=True, random_crop_pad=2),
+    dict(name="digits", image_size=16, random_flip=True, random_vflip=True, random_crop_pad=2),
     dict(name="natural_crops", image_size=16, channels=3),
 ])
 def test_same_seed_same_batches_other_seed_other_batches(fields):
@@ -254,6 +254,7 @@ def test_image_folder_errors(folder, tmp_path_factory):
     (dict(name="synthetic_csc", image_size=10, csc=dict(stride=3)), r"config.data.csc.stride=3"),
     (dict(name="synthetic_csc", csc=dict(density=0.0)), r"config.data.csc.density"),
     (dict(name="synthetic_csc", random_flip=True), r"random_flip"),
+    (dict(name="binomial_spikes", image_size=64, random_vflip=True), r"random_vflip would break the spike model"),
     (dict(name="tfds:"), r"needs a dataset name"),
 ])
 def test_bad_config_values_are_named(fields, message):
@@ -317,3 +318,15 @@ def test_to_global_batch_on_eight_devices(run_python):
     """)
     result = run_python(["-c", code], devices=8, timeout=120)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("flip, vflip, moves", [(True, False, {"none", "h"}), (False, True, {"none", "v"}),
+                                                (True, True, {"none", "h", "v", "hv"})])
+def test_augmentation_flips_only_the_enabled_axes(flip, vflip, moves):
+    image = np.arange(12, dtype=np.float32).reshape(3, 4, 1)
+    named = {"none": image, "h": image[:, ::-1], "v": image[::-1], "hv": image[::-1, ::-1]}
+    seen = set()
+    for seed in range(40):
+        out = transforms.augment(image, np.random.default_rng(seed), flip=flip, vflip=vflip, crop_pad=0)
+        seen |= {name for name, expected in named.items() if np.array_equal(out, expected)}
+    assert seen == moves

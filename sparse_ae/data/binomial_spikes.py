@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from sparse_ae.data.source import Source
+from sparse_ae.data.source import Source, reject_augmentation
 
 SPLITS = ("train", "test")
 TEMPLATE_KINDS = ("sines", "random_smooth")
@@ -113,9 +113,7 @@ def validate(cfg: Any) -> None:
     """Checks a parsed data config (``cfg.image_size`` = signal length, ``cfg.spikes``)."""
     if cfg.channels != 1:
         raise ValueError(f"config.data.channels must be 1 for 'binomial_spikes', got {cfg.channels}")
-    if cfg.random_flip or cfg.random_crop_pad:
-        raise ValueError("config.data.random_flip / random_crop_pad would break the spike model of "
-                         "'binomial_spikes'; leave them off")
+    reject_augmentation(cfg, "the spike model")
     validate_spikes(_spikes(cfg), cfg.image_size)
 
 

@@ -55,8 +55,9 @@ class DataConfig:
     fit: how folder / tfds images reach image_size: "crop" (a window, no
       resampling: random in training, centred in evaluation), "resize" (shorter side resized to
       image_size, then centre crop) or "auto" ("resize" for tfds, "crop" for folders).
-    random_flip / random_crop_pad: training augmentation (horizontal flip; reflect-pad by this
-      many pixels and crop back at a random offset); off by default; not for synthetic_csc.
+    random_flip / random_vflip / random_crop_pad: training augmentation (horizontal flip; vertical
+      flip; reflect-pad by this many pixels and crop back at a random offset); off by default; not
+      for synthetic_csc or binomial_spikes.
     num_eval_examples: size of the fixed evaluation set of natural_crops, synthetic_csc and
       binomial_spikes.
     num_threads / prefetch: grain read threads and batches read ahead.
@@ -75,6 +76,7 @@ class DataConfig:
     mask_key: str = ""
     fit: str = "auto"
     random_flip: bool = False
+    random_vflip: bool = False
     random_crop_pad: int = 0
     num_eval_examples: int = 256
     num_threads: int = 4

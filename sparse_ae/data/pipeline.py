@@ -96,12 +96,13 @@ def _train_examples(cfg: DataConfig, source: Source, seed: int) -> grain.MapData
     if source.length is not None:
         n = source.length
         positions = positions.map(lambda p: int(_permutation(shuffle_seed, p // n, n)[p % n]))
-    augment = source.augment and (cfg.random_flip or cfg.random_crop_pad)
+    augment = source.augment and (cfg.random_flip or cfg.random_vflip or cfg.random_crop_pad)
 
     def read(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         example = source.read(index, rng)
         if augment:
-            move = functools.partial(transforms.augment, rng=rng, flip=cfg.random_flip, crop_pad=cfg.random_crop_pad)
+            move = functools.partial(transforms.augment, rng=rng, flip=cfg.random_flip, vflip=cfg.random_vflip,
+                                     crop_pad=cfg.random_crop_pad)
             if "mask" in example:  # a mask moves with its image
                 image, mask = transforms.with_mask(move, example["image"], example["mask"])
                 example = {**example, "image": image, "mask": mask}

@@ -31,3 +31,11 @@ class Source:
     finish_batch: Callable[[Example], Example] | None = None
     augment: bool = True
     sizes: tuple[tuple[int, int], ...] = ()
+
+
+def reject_augmentation(cfg, model: str) -> None:
+    """Sources whose examples follow a model that flips and shifts would break."""
+    moves = [f for f in ("random_flip", "random_vflip", "random_crop_pad") if getattr(cfg, f)]
+    if moves:
+        raise ValueError(f"config.data.{' / '.join(moves)} would break {model} of {cfg.name!r}; leave "
+                         f"{'it' if len(moves) == 1 else 'them'} off")

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from sparse_ae.data.config import DataConfig, parse, require_image_size
-from sparse_ae.data.source import Source
+from sparse_ae.data.source import Source, reject_augmentation
 from sparse_ae.sparse_coding.operators import BOUNDARIES, conv_synthesis
 
 SPLITS = ("train", "test")
@@ -50,9 +50,7 @@ def validate(cfg: DataConfig) -> None:
         raise ValueError(f"config.data.csc.density must be in (0, 1], got {csc.density}")
     if csc.noise_std < 0.0:
         raise ValueError(f"config.data.csc.noise_std must be >= 0, got {csc.noise_std}")
-    if cfg.random_flip or cfg.random_crop_pad:
-        raise ValueError("config.data.random_flip / random_crop_pad would break the synthesis model "
-                         "of 'synthetic_csc'; leave them off")
+    reject_augmentation(cfg, "the synthesis model")
 
 
 @functools.cache

@@ -78,15 +78,18 @@ def fit(image: np.ndarray, size: int, mode: str, rng: np.random.Generator | None
     return crop(image, size, rng)
 
 
-def augment(image: np.ndarray, rng: np.random.Generator, *, flip: bool, crop_pad: int) -> np.ndarray:
+def augment(image: np.ndarray, rng: np.random.Generator, *, flip: bool, crop_pad: int,
+            vflip: bool = False) -> np.ndarray:
     """Training augmentation: reflect-pad by crop_pad and crop back at a random offset, then a
-    random horizontal flip (each only when enabled)."""
+    random horizontal flip and a random vertical flip (each only when enabled)."""
     if crop_pad:
         h, w = image.shape[:2]
         image = window(np.pad(image, ((crop_pad, crop_pad), (crop_pad, crop_pad), (0, 0)), mode="reflect"),
                        h, w, rng)
     if flip and rng.random() < 0.5:
         image = image[:, ::-1]
+    if vflip and rng.random() < 0.5:
+        image = image[::-1]
     return np.ascontiguousarray(image)
 
 
