@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+import sporco.fft
+from sporco.dictlrn import cbpdndl
 
 from benchmarks import common
 from sparse_ae.data import binomial_spikes
@@ -82,8 +84,6 @@ def run_dcea(family: str, init: np.ndarray, steps: int) -> Run:
 
 def run_sporco(init: np.ndarray, steps: int, num_signals: int = 64) -> Run:
     """SPORCO ConvBPDNDictLearn (Gaussian) on y/M − sigmoid(mu) of ``num_signals`` signals."""
-    import sporco.fft  # pylint: disable=import-outside-toplevel
-    from sporco.dictlrn import cbpdndl  # pylint: disable=import-outside-toplevel
 
     # FFTW's default planner picks transforms by timing them, so the rounding (and, from a random
     # start, the learned atoms) changed from one process to the next; the estimated plan is fixed.

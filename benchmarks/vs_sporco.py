@@ -25,7 +25,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import sporco.fft
 from PIL import Image
+from sporco import signal, util
+from sporco.admm import cbpdn as admm_cbpdn
+from sporco.pgm import cbpdn as pgm_cbpdn
+from threadpoolctl import threadpool_limits
 
 from benchmarks import common
 from sparse_ae import data as data_lib
@@ -36,7 +41,6 @@ SIZE, LAM, GAP = 128, 0.05, 1e-4
 
 def load_problem(num_images: int) -> tuple[np.ndarray, np.ndarray]:
     """(filters (8, 8, 32) float64, high-passed crops (SIZE, SIZE, B) float64) in SPORCO's layout."""
-    from sporco import signal, util  # pylint: disable=import-outside-toplevel
 
     crops = []
     set12 = data_lib.shared_path("set12")
@@ -67,10 +71,6 @@ def first_within(history: np.ndarray, optimum: float) -> int | None:
 def run_sporco(kind: str, filters: np.ndarray, images: np.ndarray, lipschitz: float, target: float,
                max_iters: int) -> tuple[np.ndarray, np.ndarray]:
     """(objective per iteration, cumulative solve time without objective evaluation), stopping at ``target``."""
-    import sporco.fft  # pylint: disable=import-outside-toplevel
-    from sporco.admm import cbpdn as admm_cbpdn  # pylint: disable=import-outside-toplevel
-    from sporco.pgm import cbpdn as pgm_cbpdn  # pylint: disable=import-outside-toplevel
-    from threadpoolctl import threadpool_limits  # pylint: disable=import-outside-toplevel
 
     sporco.fft.pyfftw_threads = 1
     stop = lambda solver: solver.itstat[-1].ObjFun <= target  # noqa: E731

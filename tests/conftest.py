@@ -1,8 +1,10 @@
 """Shared fixtures: tiny configs, fresh Python processes with N fake CPU devices.
 
 Every test that starts a process (through the ``run_python`` fixture, or marked by hand) is
-``slow``: ``pytest -q`` leaves them out, ``pytest -q -m 'not benchmarks'`` runs them too (what CI
-runs); the hour-long run of every benchmark is marked ``benchmarks`` (``pytest -q -m benchmarks``)."""
+``slow``, as are the few that train for many steps and the extra variants of a check the fast
+suite already makes for one variant: ``pytest -q`` leaves them out, ``pytest -q -m 'not
+benchmarks'`` runs them too (what CI runs); the hour-long run of every benchmark is marked
+``benchmarks`` (``pytest -q -m benchmarks``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,18 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+# Compilation dominates most tests; a persistent cache makes every run after the first several
+# times faster. SPARSE_AE_TEST_JAX_CACHE names another folder, or "" to turn it off.
+JAX_CACHE = os.environ.get("SPARSE_AE_TEST_JAX_CACHE", str(REPO / ".cache" / "jax-tests"))
+
+
+def pytest_configure(config):
+    del config  # unused
+    if JAX_CACHE:
+        import jax  # pylint: disable=import-outside-toplevel
+
+        jax.config.update("jax_compilation_cache_dir", JAX_CACHE)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
 def subprocess_env(devices: int = 1, **extra: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ import pytest
 from sparse_ae import config as config_lib
 from sparse_ae import data
 from sparse_ae.train import validation
-from sparse_ae.train.tasks import conv_sae, csc_ae
+from sparse_ae.train.tasks import conv_sae, csc_ae, ctrl, dcea
 from sparse_ae.utils import sections
 
 CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
@@ -20,6 +20,10 @@ SECTIONS = [
         ("model", conv_sae.ModelConfig, "code_dim", "codedim", 2.5, "code_activation", "tanh"),
         ("objective", conv_sae.ObjectiveConfig, "noise_std", "noise_sd", "high", "corruption", "blur"),
         ("model", csc_ae.ModelConfig, "num_atoms", "num_atom", 1.5, "boundary", "reflect"),
+        ("model", ctrl.CSCModelConfig, "feature_dim", "feature_dims", 1.5, "output", "relu"),
+        ("model", ctrl.ConvModelConfig, "strides", "stride", 2, "norm", "batch"),
+        ("objective", ctrl.ObjectiveConfig, "eps_sq", "epssq", "0.5", "update_rule", "sequential"),
+        ("model", dcea.ModelConfig, "peak", "peek", "4", "objective", "mse"),
 ]
 
 
@@ -51,8 +55,21 @@ def test_missing_required_field_and_section():
         sections.parse_section(partial, "objective", conv_sae.ObjectiveConfig)
 
 
+def test_ctrl_model_section_follows_its_architecture():
+    config = config_lib.load_config_file("ctrl_csc.py", root=CONFIGS)
+    config.model.architecture = "conv"  # the CSC fields are then unknown
+    with pytest.raises(ValueError, match=r"unknown field config.model.\w+; known fields: .*, output, norm$"):
+        ctrl.validate_config(config)
+    config.model.architecture = "mlp"
+    with pytest.raises(ValueError, match=r"config.model.architecture='mlp' is not one of \('csc', 'conv'\)"):
+        ctrl.validate_config(config)
+
+
 def test_defaults_round_trip():
     assert sections.parse(conv_sae.model_config(), conv_sae.ModelConfig, "config.model") == conv_sae.ModelConfig()
+    assert sections.parse(dcea.model_config(), dcea.ModelConfig, "config.model") == dcea.ModelConfig()
+    for architecture, cls in ctrl.MODEL_CONFIGS.items():
+        assert sections.parse(ctrl.model_config(architecture), cls, "config.model") == cls()
     assert sections.parse(data.default_config(), data.DataConfig, "config.data") == data.DataConfig()
 
 

@@ -34,6 +34,7 @@ def test_codes_per_sparsity_choice():
         ConvSAE(10, 1, (4, 8), 16, "none", rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow  # trains for many steps
 def test_training_lowers_the_reconstruction_error():
     config = sae_config("dataset=digits,code=topk,runlocal")
     conv_sae.validate_config(config)

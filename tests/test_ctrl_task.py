@@ -64,7 +64,7 @@ def moved_by_each_player(fn, state, new):
     return (fn(state.params), *(fn({**state.params, p: new.params[p]}) for p in ("encoder", "decoder")))
 
 
-@pytest.mark.parametrize("arch", ["csc", "conv"])
+@pytest.mark.parametrize("arch", ["csc", pytest.param("conv", marks=pytest.mark.slow)])
 def test_players_move_the_game_value_in_opposite_directions(arch):
     """First Adam step, pure game: the encoder's update raises T, the decoder's lowers it."""
     config, batch, state, new = first_step(arch, recon_weight=0.0, encoder_recon_weight=0.0)
@@ -72,7 +72,7 @@ def test_players_move_the_game_value_in_opposite_directions(arch):
     assert t_enc > t0 > t_dec, (float(t_enc), float(t0), float(t_dec))
 
 
-@pytest.mark.parametrize("arch", ["csc", "conv"])
+@pytest.mark.parametrize("arch", ["csc", pytest.param("conv", marks=pytest.mark.slow)])
 def test_pixel_terms_pull_both_players_towards_reconstruction(arch):
     """With the pixel terms dominating (weights 1e6), each player's first step lowers P."""
     config, batch, state, new = first_step(arch, recon_weight=1e6, encoder_recon_weight=1e6)

@@ -296,6 +296,7 @@ def test_dead_atoms_restart_from_residual_windows():
                 np.testing.assert_allclose(new[name][0, :, atom, 0], expected, rtol=1e-5)
 
 
+@pytest.mark.slow  # trains for many steps
 def test_short_ecdl_run_lowers_dictionary_error():
     config = load_config("configs/dcea_binomial_ecdl.py")
     config.model.update(num_iters=40)
@@ -324,6 +325,7 @@ def test_short_ecdl_run_lowers_dictionary_error():
     assert after.mean() < before.mean() - 0.05, (before, after)
 
 
+@pytest.mark.slow  # trains for many steps
 def test_short_denoising_run_beats_noisy_input():
     from sparse_ae.data import natural_crops
     config = load_config("configs/dcea_poisson_denoise.py:runlocal,untied")

@@ -87,6 +87,7 @@ def test_bad_weights_and_config_give_clear_errors(tmp_path, torch_arrays):
         lpips.validate_config(config)
 
 
+@pytest.mark.slow  # runs the full VGG network on a batch; the distance itself is checked in the fast suite
 def test_evaluator_averages_over_valid_examples(tmp_path, torch_arrays):
     path = tmp_path / "lpips_vgg.npz"
     np.savez(path, **torch_arrays)

@@ -87,6 +87,7 @@ def test_bad_inputs_name_the_argument():
         learned.lista_apply(learned.lista_init(A, 0.1, 4, tied=True), y)
 
 
+@pytest.mark.slow  # trains for many steps
 def test_trained_lista_beats_fista_at_equal_depth():
     """Tied LISTA (W_e, S shared, θ per layer), Adam on the last layer's MSE, fresh batches."""
     layers, steps = 8, 1500

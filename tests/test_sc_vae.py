@@ -172,7 +172,8 @@ def test_bad_inputs_give_clear_errors():
 
 
 # ------------------------------------------------------------------------------ task + evaluators
-@pytest.mark.parametrize("bottleneck,ema", [("lista", False), ("vq", False), ("vq", True), ("none", False)])
+@pytest.mark.parametrize("bottleneck,ema", [("lista", False), ("vq", False), pytest.param("vq", True, marks=pytest.mark.slow),
+                                            pytest.param("none", False, marks=pytest.mark.slow)])
 def test_task_train_and_eval_steps(bottleneck, ema):
     config = tiny_config(bottleneck, vq_ema=ema, num_down=1, channel_mult=(1,))  # small: compile time
     task = task_lib.make_task(config)
@@ -216,6 +217,7 @@ def test_lista_codes_stay_nonzero_in_training():
     assert float(metrics["sparsity/code_nonzero"]) > 0.01
 
 
+@pytest.mark.slow  # runs every SC-VAE evaluator end to end; each is checked alone in the fast suite
 def test_evaluators_run_on_the_task():
     config = tiny_config("lista")
     config.eval.evaluators = ("code_sparsity", "code_edits", "patch_clusters", "segmentation")

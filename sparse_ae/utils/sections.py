@@ -87,7 +87,11 @@ def parse_section(config: Any, name: str, cls: type[T]) -> T:
     the section or one of its fields is absent."""
     if name not in config:
         raise ValueError(f"config.{name} is missing; declare it with the fields of {cls.__qualname__}")
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in config[name]]
+    known = [f.name for f in dataclasses.fields(cls)]
+    for field in config[name]:  # an unknown field first: a typo also shows as a missing field
+        if field not in known:
+            raise ValueError(_unknown_message(f"config.{name}", field, known))
+    missing = [k for k in known if k not in config[name]]
     if missing:
         raise ValueError(f"missing field(s) {', '.join(f'config.{name}.{k}' for k in missing)}; "
                          f"the defaults are those of {cls.__qualname__}")

@@ -16,14 +16,17 @@ the decoder minimises T + recon_weight·P, P = ½ mean((X̂ − X)²). ``update_
     encoder: two forward/backward passes.
 Each player has its own optimizer state (``config.optim`` settings for both).
 
-``config.model`` (see :func:`model_config`) and ``config.objective`` (see
-:func:`objective_config`) hold every choice; :func:`validate_config` checks them before
-anything compiles.
+``config.model`` (:class:`CSCModelConfig` or :class:`ConvModelConfig`) and ``config.objective``
+(:class:`ObjectiveConfig`) hold every choice; :func:`validate_config` checks them before anything
+compiles.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -40,89 +43,132 @@ from sparse_ae.objectives import rate_reduction as rr
 from sparse_ae.sparse_coding import metrics as sc_metrics
 from sparse_ae.train.state import TrainState, global_norms, split_module, update_player
 from sparse_ae.train.task import Task
+from sparse_ae.utils import sections
 
 ARCHITECTURES = ("csc", "conv")
 UPDATES = ("simultaneous", "alternating")
 PLAYERS = ("encoder", "decoder")
 
 
-def model_config(architecture: str = "csc") -> ml_collections.ConfigDict:
-    """Defaults of ``config.model``.
+@dataclasses.dataclass(frozen=True)
+class PlayersConfig:
+    """``config.model`` fields shared by both architectures (one tuple entry per stage)."""
 
-    Shared: feature_dim (d), channels / kernel_sizes / strides (one entry per stage),
-    output ('none' | 'sigmoid' | 'clip': decoder nonlinearity; eval reconstructions are clipped
-    to [0, 1] either way).
-    CSC only: num_iters (T FISTA steps per stage), lam (λ_ℓ init per stage), decoder_lam
-    (λ'_ℓ init of the decoder's between-stage thresholds), learn_lam, nonneg (encoder codes z ≥ 0),
-    decoder_nonneg (the decoder's between-stage codes ≥ 0), boundary
-    ('zero' | 'circular'), tied (decoder reuses the encoder atoms), lipschitz_margin (step
-    1/(margin·L)), power_iters (per train step, warm-started), power_iters_init, unroll
-    (FISTA scan unroll; 0 = backend default).
-    Conv only: norm ('group' | 'none').
-    """
-    config = ml_collections.ConfigDict(dict(
-            architecture=architecture, feature_dim=128, channels=(32, 64), kernel_sizes=(4, 4), strides=(2, 2),
-            output="none"))
-    if architecture == "csc":
-        config.update(num_iters=5, lam=(0.1, 0.1), decoder_lam=(0.02, 0.02), learn_lam=True, nonneg=True,
-                      decoder_nonneg=True, boundary="zero", tied=False, lipschitz_margin=1.05, power_iters=1,
-                      power_iters_init=50, unroll=0)
-    else:
-        config.update(norm="group")
-    return config
+    # "csc" (CSC-CTRL) or "conv" (the original DCGAN-style CTRL).
+    architecture: Literal[ARCHITECTURES] = "csc"
+    # Feature dimension d of f(X).
+    feature_dim: int = 128
+    # Channels, kernel sizes and strides of the stages.
+    channels: tuple[int, ...] = (32, 64)
+    kernel_sizes: tuple[int, ...] = (4, 4)
+    strides: tuple[int, ...] = (2, 2)
+    # Decoder nonlinearity (evaluation clips reconstructions to [0, 1] either way).
+    output: Literal[OUTPUTS] = "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class CSCModelConfig(PlayersConfig):
+    """``config.model`` with ``architecture="csc"``: :class:`sparse_ae.models.csc_ctrl.CSCCTRL`."""
+
+    # FISTA steps T per stage.
+    num_iters: int = 5
+    # Initial λ_ℓ of the encoder stages and λ'_ℓ of the decoder's between-stage thresholds.
+    lam: tuple[float, ...] = (0.1, 0.1)
+    decoder_lam: tuple[float, ...] = (0.02, 0.02)
+    # Train the λs.
+    learn_lam: bool = True
+    # Non-negative encoder codes z; non-negative between-stage decoder codes.
+    nonneg: bool = True
+    decoder_nonneg: bool = True
+    # Convolution boundary.
+    boundary: Literal["zero", "circular"] = "zero"
+    # The decoder reuses the encoder atoms.
+    tied: bool = False
+    # ≥ 1: FISTA step 1/(margin·L).
+    lipschitz_margin: float = 1.05
+    # Power iterations per train step (warm-started) and at initialisation.
+    power_iters: int = 1
+    power_iters_init: int = 50
+    # FISTA scan unroll; 0: the backend default.
+    unroll: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvModelConfig(PlayersConfig):
+    """``config.model`` with ``architecture="conv"``: :class:`sparse_ae.models.conv_ctrl.ConvCTRL`."""
+
+    architecture: Literal[ARCHITECTURES] = "conv"
+    # Normalisation layers of the conv players.
+    norm: Literal[NORMS] = "group"
+
+
+MODEL_CONFIGS = dict(zip(ARCHITECTURES, (CSCModelConfig, ConvModelConfig)))
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """``config.objective``: the game (see :mod:`sparse_ae.objectives.ctrl`) and the update."""
+
+    # "multiclass" (labels), "binary" or "samplewise".
+    form: Literal[ctrl_lib.FORMS] = "multiclass"
+    # ε² of the coding rates; k of the multiclass form.
+    eps_sq: float = 0.5
+    num_classes: int = 10
+    # Weight of the per-sample consistency Σ_i ΔR(z_i, ẑ_i) added to T (a game term).
+    samplewise_weight: float = 0.0
+    # P = ½ mean((g(f(X)) − X)²): the decoder also minimises recon_weight·P, the encoder
+    # encoder_recon_weight·P through Z (an autoencoding term, not a game term).
+    recon_weight: float = 0.0
+    encoder_recon_weight: float = 0.0
+    # Encoder-only consistency between two random views: weight, circular shift range (px), flips.
+    aug_weight: float = 0.0
+    aug_shift: int = 2
+    aug_flip: bool = False
+    # "simultaneous" or "alternating" (see the module docstring).
+    update_rule: Literal[UPDATES] = "simultaneous"
+    # Log-determinant of the coding rates: "slogdet", "cholesky" or "eigh".
+    logdet: Literal[rr.LOGDET_METHODS] = rr.DEFAULT_LOGDET
+
+
+def model_config(architecture: str = "csc") -> ml_collections.ConfigDict:
+    """Defaults of ``config.model`` for ``architecture`` (:class:`CSCModelConfig` or :class:`ConvModelConfig`)."""
+    if architecture not in MODEL_CONFIGS:
+        raise ValueError(f"config.model.architecture={architecture!r} is not one of {tuple(MODEL_CONFIGS)}")
+    return ml_collections.ConfigDict(dataclasses.asdict(MODEL_CONFIGS[architecture]()))
 
 
 def objective_config() -> ml_collections.ConfigDict:
-    """Defaults of ``config.objective``.
+    """Defaults of ``config.objective`` (:class:`ObjectiveConfig`)."""
+    return ml_collections.ConfigDict(dataclasses.asdict(ObjectiveConfig()))
 
-    form: 'multiclass' (labels) | 'binary' | 'samplewise' (see sparse_ae.objectives.ctrl).
-    eps_sq: ε². num_classes: k of the multiclass form. samplewise_weight: weight of the
-    per-sample consistency Σ_i ΔR(z_i, ẑ_i) added to T (a game term). recon_weight: the decoder
-    also minimises recon_weight · P, P = ½ mean((g(f(X)) − X)²). encoder_recon_weight: the encoder
-    also minimises encoder_recon_weight · P (through Z; a shared autoencoding term, not a game
-    term). aug_weight / aug_shift / aug_flip: encoder-only augmentation
-    consistency between two random views (circular shifts up to aug_shift pixels, optional
-    horizontal flips). update_rule: 'simultaneous' | 'alternating'. logdet: 'slogdet' | 'cholesky' |
-    'eigh'.
-    """
-    return ml_collections.ConfigDict(dict(
-            form="multiclass", eps_sq=0.5, num_classes=10, samplewise_weight=0.0, recon_weight=0.0,
-            encoder_recon_weight=0.0,
-            aug_weight=0.0, aug_shift=2, aug_flip=False, update_rule="simultaneous", logdet=rr.DEFAULT_LOGDET))
+
+def parse_model(config) -> CSCModelConfig | ConvModelConfig:
+    """``config.model`` parsed as the dataclass of its ``architecture``."""
+    architecture = config.model.get("architecture", "csc") if "model" in config else "csc"
+    if architecture not in MODEL_CONFIGS:
+        raise ValueError(f"config.model.architecture={architecture!r} is not one of {tuple(MODEL_CONFIGS)}")
+    return sections.parse_section(config, "model", MODEL_CONFIGS[architecture])
 
 
 # ----------------------------------------------------------------------------------- validation
-def _ints(m, key: str, n: int | None = None, minimum: int = 1) -> tuple[int, ...]:
-    value = tuple(m[key]) if isinstance(m[key], (list, tuple)) else None
-    if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value):
-        raise ValueError(f"config.model.{key}={m[key]!r} must be a non-empty sequence of integers >= {minimum}")
+def _stages(m, key: str, n: int | None = None) -> tuple:
+    value = getattr(m, key)
+    if not value:
+        raise ValueError(f"config.model.{key} must have one entry per stage, got {value!r}")
     if n is not None and len(value) != n:
         raise ValueError(f"config.model.{key} has {len(value)} entries; config.model.channels has {n} stages")
     return value
 
 
-def _choice(section: str, value, options) -> None:
-    if value not in options:
-        raise ValueError(f"config.{section}={value!r} is not one of {tuple(options)}")
-
-
 def validate_config(config) -> None:
     """Clear errors (naming the field) for the model, the objective and data/batch compatibility."""
-    for name, defaults in (("model", model_config(config.model.get("architecture", "csc"))),
-                           ("objective", objective_config())):
-        if name not in config:
-            raise ValueError(f"config.{name} is missing for task 'ctrl' (see ctrl.{name}_config())")
-        missing = sorted(set(defaults) - set(config[name]))
-        unknown = sorted(set(config[name]) - set(defaults))
-        if missing or unknown:
-            raise ValueError(f"config.{name}: missing fields {missing}, unknown fields {unknown} "
-                             f"(see sparse_ae.train.tasks.ctrl.{name}_config())")
-    m, o = config.model, config.objective
-    _choice("model.architecture", m.architecture, ARCHITECTURES)
-    _choice("model.output", m.output, OUTPUTS)
-    stages = len(_ints(m, "channels"))
-    _ints(m, "kernel_sizes", stages)
-    strides = _ints(m, "strides", stages)
+    m, o = parse_model(config), sections.parse_section(config, "objective", ObjectiveConfig)
+    stages = len(_stages(m, "channels"))
+    _stages(m, "kernel_sizes", stages)
+    strides = _stages(m, "strides", stages)
+    for key in ("channels", "kernel_sizes", "strides"):
+        if min(getattr(m, key)) < 1:
+            raise ValueError(f"config.model.{key}={getattr(m, key)!r} must hold integers >= 1")
     if m.feature_dim < 1:
         raise ValueError(f"config.model.feature_dim={m.feature_dim} must be >= 1")
     if m.feature_dim > config.data.batch_size:
@@ -131,34 +177,26 @@ def validate_config(config) -> None:
                 f"{config.data.batch_size}: the coding rates of a batch of n < d features cannot measure "
                 "a d-dimensional spread (every batch is trivially expanded); use feature_dim <= batch_size")
     size = config.data.image_size
-    total_stride = 1
-    for s in strides:
-        total_stride *= s
+    total_stride = math.prod(strides)
     if not size or size % total_stride:
         raise ValueError(f"config.data.image_size={size} must be a positive multiple of the product of "
                          f"config.model.strides={tuple(strides)} ({total_stride})")
-    if m.architecture == "csc":
+    if isinstance(m, CSCModelConfig):
         for key in ("lam", "decoder_lam"):
-            if len(m[key]) != stages or not all(v > 0 for v in m[key]):
-                raise ValueError(f"config.model.{key}={m[key]!r} needs {stages} values > 0 (one per stage)")
+            if len(getattr(m, key)) != stages or not all(v > 0 for v in getattr(m, key)):
+                raise ValueError(f"config.model.{key}={getattr(m, key)!r} needs {stages} values > 0 (one per stage)")
         for key in ("num_iters", "power_iters", "power_iters_init"):
-            if m[key] < 1:
-                raise ValueError(f"config.model.{key}={m[key]} must be >= 1")
-        _choice("model.boundary", m.boundary, ("zero", "circular"))
+            if getattr(m, key) < 1:
+                raise ValueError(f"config.model.{key}={getattr(m, key)} must be >= 1")
         if not m.lipschitz_margin >= 1:
             raise ValueError(f"config.model.lipschitz_margin={m.lipschitz_margin} must be >= 1")
         if m.unroll < 0:
             raise ValueError(f"config.model.unroll={m.unroll} must be >= 0 (0: backend default)")
-    else:
-        _choice("model.norm", m.norm, NORMS)
-    _choice("objective.form", o.form, ctrl_lib.FORMS)
-    _choice("objective.update_rule", o.update_rule, UPDATES)
-    _choice("objective.logdet", o.logdet, rr.LOGDET_METHODS)
     if not o.eps_sq > 0:
         raise ValueError(f"config.objective.eps_sq={o.eps_sq} must be > 0 (it is ε², e.g. 0.5)")
     for key in ("samplewise_weight", "recon_weight", "encoder_recon_weight", "aug_weight"):
-        if o[key] < 0:
-            raise ValueError(f"config.objective.{key}={o[key]} must be >= 0")
+        if getattr(o, key) < 0:
+            raise ValueError(f"config.objective.{key}={getattr(o, key)} must be >= 0")
     if o.form == "multiclass":
         if "label" not in data_lib.element_spec(config.data):
             raise ValueError(
@@ -171,7 +209,7 @@ def validate_config(config) -> None:
 # ----------------------------------------------------------------------------------- model
 def build_model(config, rngs: nnx.Rngs) -> CSCCTRL | ConvCTRL:
     """The model named by ``config.model.architecture`` for ``config.data`` images."""
-    m = config.model
+    m = parse_model(config)
     image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
     geometry = dict(channels=tuple(m.channels), kernel_sizes=tuple(m.kernel_sizes), strides=tuple(m.strides),
                     feature_dim=m.feature_dim, output=m.output)
@@ -195,10 +233,10 @@ def _augment(x: jax.Array, rng: jax.Array, shift: int, flip: bool) -> jax.Array:
 
 
 def make_task(config) -> Task:
-    m, o = config.model, config.objective
+    m, o = parse_model(config), sections.parse_section(config, "objective", ObjectiveConfig)
     graphdef, _, rest = split_module(build_model(config, nnx.Rngs(0)))
     tx = optim.make_optimizer(config.optim, config.train.num_steps)
-    power_iters = m.get("power_iters", 1)
+    power_iters = getattr(m, "power_iters", 1)
 
     def model(params):
         return nnx.merge(graphdef, params, rest)
@@ -259,7 +297,7 @@ def make_task(config) -> Task:
         param_rng, state_rng = jax.random.split(rng)
         net = build_model(config, nnx.Rngs(params=param_rng))
         _, params, _ = split_module(net)
-        extra = net.init_state(state_rng, m.get("power_iters_init", 1))
+        extra = net.init_state(state_rng, getattr(m, "power_iters_init", 1))
         return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                           opt_state={p: tx.init(params[p]) for p in PLAYERS}, extra=extra)
 

@@ -9,12 +9,10 @@ Two objectives (``config.model.objective``):
   [0, 1], Q = max(x)/peak, y ~ Poisson(x/Q) (drawn in the step), estimate x̂ = Q·exp(η̂(y)),
   loss = mean((x̂ − x)²).
 
-``config.model`` fields: those of :class:`sparse_ae.models.dcea.DCEAConfig` (``unroll`` 0 =
-backend default) plus ``objective``, ``eval_shift_average`` (shift averaging in ``eval_step``;
-training uses ``shift_average``), ``peak`` and ``noise_draws`` (Poisson evaluation) and
-``restart_atoms`` (after each step, atoms without a non-zero code in the batch, or delayed copies
-of a busier atom, restart from the batch's highest-energy residual windows, see
-:func:`restart_atoms`). ``eval_step`` returns "reconstruction" (x̂, or the rate estimate for
+``config.model``: :class:`ModelConfig` (the fields of :class:`sparse_ae.models.dcea.DCEAConfig`
+and the task's own; ``restart_atoms``: after each step, atoms without a non-zero code in the
+batch, or delayed copies of a busier atom, restart from the batch's highest-energy residual
+windows, see :func:`restart_atoms`). ``eval_step`` returns "reconstruction" (x̂, or the rate estimate for
 "nll"), "target", "noisy" and "natural"; an optional ``batch["noise_seed"]`` (B,) int32 selects
 the noise draw of each example.
 """
@@ -22,6 +20,7 @@ the noise draw of each example.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -33,45 +32,53 @@ from sparse_ae.models.dcea import DCEA, DCEAConfig, decoder_kernel, restart_atom
 from sparse_ae.sparse_coding import families, metrics as sc_metrics
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
+from sparse_ae.utils import sections
 from sparse_ae.utils.images import rescale
 
-OBJECTIVES = ("nll", "denoise")
-TASK_FIELDS = dict(objective="denoise", eval_shift_average=True, peak=4.0, noise_draws=10,
-                   restart_atoms=False)
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(DCEAConfig):
+    """``config.model`` of task ``dcea``: the fields of :class:`DCEAConfig` and the task's own."""
+
+    # Scan unroll of the solver; 0: the backend default.
+    unroll: int = 0
+    # "nll" (unsupervised ECDL of the observations) or "denoise" (supervised Poisson denoising).
+    objective: Literal["nll", "denoise"] = "denoise"
+    # Shift averaging in eval_step (training follows shift_average).
+    eval_shift_average: bool = True
+    # Poisson peak of "denoise": Q = max(x)/peak.
+    peak: float = 4.0
+    # Noise draws per image in the Poisson evaluation.
+    noise_draws: int = 10
+    # After each step, restart unused or duplicated atoms (:func:`restart_atoms`).
+    restart_atoms: bool = False
 
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
     """Defaults of ``config.model`` (the paper's Poisson DCEA-C); keywords replace fields."""
-    fields = {**dataclasses.asdict(DCEAConfig()), "unroll": 0, **TASK_FIELDS}
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown config.model field(s) {unknown} for task 'dcea'")
-    return ml_collections.ConfigDict({**fields, **overrides})
+    defaults = dataclasses.asdict(ModelConfig())
+    checked = sections.parse({**defaults, **overrides}, ModelConfig, "config.model")
+    return ml_collections.ConfigDict(dataclasses.asdict(checked))
 
 
 def dcea_config(model, *, eval_mode: bool = False) -> DCEAConfig:
     """The static :class:`DCEAConfig` of ``config.model`` (eval: ``eval_shift_average``)."""
-    values = {f.name: model[f.name] for f in dataclasses.fields(DCEAConfig)}
-    values["unroll"] = model.unroll or None
+    m = sections.parse(model, ModelConfig, "config.model")
+    values = {f.name: getattr(m, f.name) for f in dataclasses.fields(DCEAConfig)}
+    values["unroll"] = m.unroll or None
     if eval_mode:
-        values["shift_average"] = model.eval_shift_average
+        values["shift_average"] = m.eval_shift_average
     return DCEAConfig(**values)
 
 
 def validate_config(config) -> None:
     """Clear errors naming ``config.model.*`` / ``config.data.*`` before anything compiles."""
-    m = config.model
-    for key in model_config():
-        if key not in m:
-            raise ValueError(f"config.model.{key} is missing for task 'dcea' (start from dcea.model_config())")
-    if m.objective not in OBJECTIVES:
-        raise ValueError(f"config.model.objective={m.objective!r} is not one of {OBJECTIVES}")
+    m = sections.parse_section(config, "model", ModelConfig)
     if m.objective == "denoise":
         if m.family != "poisson":
             raise ValueError(f"config.model.family={m.family!r}: objective 'denoise' needs 'poisson'")
         if not m.peak > 0:
             raise ValueError(f"config.model.peak={m.peak} must be > 0 (the Poisson peak: Q = max(x)/peak)")
-    dcea_config(m).validate()
+    m.validate()
     if m.noise_draws < 1:
         raise ValueError(f"config.model.noise_draws={m.noise_draws} must be >= 1")
     if m.channels != config.data.channels:
@@ -90,7 +97,7 @@ def poisson_noise(key: jax.Array, clean: jax.Array, peak: float) -> tuple[jax.Ar
 
 
 def make_task(config) -> Task:
-    m = config.model
+    m = sections.parse(config.model, ModelConfig, "config.model")
     train_cfg, eval_cfg = dcea_config(m), dcea_config(m, eval_mode=True)
     family = families.get_family(m.family, trials=m.trials)
     graphdef, _, rest = split_module(DCEA(train_cfg, rngs=nnx.Rngs(0)))
