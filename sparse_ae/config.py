@@ -18,27 +18,77 @@ Every experiment is ``configs/<name>.py`` with ``get_config(arg=None)``::
 ``--config=configs/my.py:dataset=mnist,runlocal`` passes ``"dataset=mnist,runlocal"`` as ``arg``;
 ``--config.optim.lr=1e-4`` overrides a field afterwards. :func:`validate` (called by
 ``sparse_ae.train.validation.validate_run`` with the checks of the layers above) runs before
-anything compiles and names the offending field. The sections ``optim``, ``train``, ``eval`` and
-``mesh`` are closed (an unknown key there is an error, e.g. a typo); ``data`` (fields:
-``sparse_ae.data.DataConfig``) is checked by ``sparse_ae.data.validate_config``. Checks that need
+anything compiles and names the offending field. The sections ``optim``
+(``sparse_ae.optim.OptimConfig``), ``train``, ``eval`` and ``mesh`` (:class:`TrainConfig`,
+:class:`EvalConfig`, :class:`MeshConfig`) go through the one section parser
+(``sparse_ae.utils.sections``): every field present, none unknown, each of its type; ``data``
+(``sparse_ae.data.DataConfig``) is checked by ``sparse_ae.data.validate_config``. Checks that need
 a higher layer (evaluator names, the task's ``model`` section, the mesh against the devices) are
 in ``sparse_ae.train.validation.validate_run``, which runs this module's :func:`validate` first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import pathlib
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import ml_collections
 
 from sparse_ae import data as data_lib
 from sparse_ae import optim as optim_lib
+from sparse_ae.utils import sections
 
-CLOSED_SECTIONS = ("optim", "train", "eval", "mesh")
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """``config.train``: the loop's schedule."""
+
+    # Optimisation steps, and the data split they read.
+    num_steps: int = 1000
+    split: str = "train"
+    # Scalars (mean over the window) every K steps.
+    log_every: int = 50
+    # Evaluators every K steps; 0: only at the end.
+    eval_every: int = 0
+    # A checkpoint every K steps (0: only at the end and on preemption); how many are kept.
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """``config.eval``: what the evaluators run on."""
+
+    # Evaluator names (``sparse_ae.evaluators``) and the splits they read.
+    evaluators: tuple[str, ...] = ("reconstruction",)
+    splits: tuple[str, ...] = ("test",)
+    # Batches per split (0: the whole split); global batch (0: data.batch_size).
+    num_batches: int = 0
+    batch_size: int = 0
+    # Examples shown in image grids.
+    num_images: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    """``config.mesh``: the device mesh and how state is sharded over it."""
+
+    # Devices on the batch axis (-1: all not used by model) and on the model axis.
+    data: int = -1
+    model: int = 1
+    # "auto" or "explicit" (sharding in types).
+    axis_type: Literal["auto", "explicit"] = "auto"
+    # Shard state leaves over these axes (e.g. "model" or "data,model") when they hold at least
+    # fsdp_min_size elements; "" shards nothing.
+    fsdp_axes: str = ""
+    fsdp_min_size: int = 2**16
+
+
+SECTIONS = {"train": TrainConfig, "eval": EvalConfig, "mesh": MeshConfig}
+TOP_LEVEL = {"task": str, "seed": int, "runlocal": bool}
 
 
 def load_config_file(spec: str | os.PathLike, root: str | os.PathLike | None = None) -> ml_collections.ConfigDict:
@@ -63,28 +113,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.data = data_lib.default_config()  # fields: sparse_ae.data.DataConfig
     config.model = ml_collections.ConfigDict()
     config.optim = optim_lib.optim_config()
-    config.train = ml_collections.ConfigDict(dict(
-            num_steps=1000,
-            split="train",          # data split to train on
-            log_every=50,           # scalars (mean over the window) every K steps
-            eval_every=0,           # evaluators every K steps; 0 = only at the end
-            checkpoint_every=500,   # 0 = only at the end (and on preemption)
-            keep_checkpoints=3,
-    ))
-    config.eval = ml_collections.ConfigDict(dict(
-            evaluators=("reconstruction",),
-            splits=("test",),
-            num_batches=0,          # batches per split; 0 = the whole split
-            batch_size=0,           # global eval batch; 0 = data.batch_size
-            num_images=16,          # examples shown in image grids
-    ))
-    config.mesh = ml_collections.ConfigDict(dict(
-            data=-1,                # devices on the batch axis; -1 = all not used by model
-            model=1,
-            axis_type="auto",       # "auto" | "explicit" (sharding in types)
-            fsdp_axes="",           # shard state leaves over these axes, e.g. "model" or "data,model"
-            fsdp_min_size=2**16,    # ... when they hold at least this many elements
-    ))
+    for name, cls in SECTIONS.items():
+        config[name] = ml_collections.ConfigDict(dataclasses.asdict(cls()))
     return config
 
 
@@ -143,46 +173,6 @@ def apply_runlocal(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
     return config
 
 
-def _type_name(value: Any) -> str:
-    return "sequence" if isinstance(value, (list, tuple)) else type(value).__name__
-
-
-def _same_type(value: Any, reference: Any) -> bool:
-    if isinstance(reference, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(reference, bool)
-    if isinstance(reference, float):
-        return isinstance(value, (int, float))
-    if isinstance(reference, (list, tuple)):
-        return isinstance(value, (list, tuple))
-    return isinstance(value, type(reference))
-
-
-def check_fields(section, reference, field: str, closed: bool) -> None:
-    """Types of ``section`` against ``reference``; unknown keys are errors when ``closed``."""
-    if not isinstance(section, (ml_collections.ConfigDict, dict)):
-        raise TypeError(f"{field} must be a ConfigDict, got {type(section).__name__}")
-    for key in reference:
-        if key not in section:
-            raise ValueError(f"{field}.{key} is missing (start from sparse_ae.config.base_config())")
-        value, expected = section[key], reference[key]
-        if isinstance(expected, ml_collections.ConfigDict):
-            continue
-        if not _same_type(value, expected):
-            raise TypeError(f"{field}.{key}={value!r} has type {_type_name(value)}; expected "
-                            f"{_type_name(expected)} (like the default {expected!r})")
-    if closed:
-        unknown = sorted(set(section) - set(reference))
-        if unknown:
-            raise ValueError(f"unknown field(s) {', '.join(f'{field}.{k}' for k in unknown)}; "
-                             f"known: {sorted(reference)}")
-
-
-def _check_positive(section, field: str, keys: Sequence[str], minimum: int) -> None:
-    for key in keys:
-        if section[key] < minimum:
-            raise ValueError(f"{field}.{key}={section[key]} must be >= {minimum}")
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError/TypeError naming the field for anything wrong in the framework's own
     sections of ``config`` (field names and types, ``data``, ``optim``, ``train``, ``eval``,
@@ -190,19 +180,29 @@ def validate(config: ml_collections.ConfigDict) -> None:
     task's ``model``) is checked by :func:`sparse_ae.train.validation.validate_run`, which calls
     this first.
     """
-    reference = base_config()
-    check_fields(config, reference, "config", closed=False)
-    for section in CLOSED_SECTIONS:
-        check_fields(config[section], reference[section], f"config.{section}", closed=True)
+    for key, kind in TOP_LEVEL.items():
+        if key not in config:
+            raise ValueError(f"config.{key} is missing (start from sparse_ae.config.base_config())")
+        if not isinstance(config[key], kind) or (kind is int and isinstance(config[key], bool)):
+            raise TypeError(f"config.{key}={config[key]!r} has type {type(config[key]).__name__}; expected {kind.__name__}")
+    for name in ("data", "model"):
+        if name not in config:
+            raise ValueError(f"config.{name} is missing (start from sparse_ae.config.base_config())")
+    train, evaluation, mesh = (sections.parse_section(config, name, cls) for name, cls in SECTIONS.items())
+    optim = optim_lib.validate_optim(config)
     data_lib.validate_config(config.data)
-    optim_lib.validate_optim(config.optim)
-    _check_positive(config.train, "config.train", ("num_steps", "log_every", "keep_checkpoints"), 1)
-    _check_positive(config.train, "config.train", ("eval_every", "checkpoint_every"), 0)
-    _check_positive(config.eval, "config.eval", ("num_batches", "batch_size", "num_images"), 0)
-    _check_positive(config.mesh, "config.mesh", ("fsdp_min_size",), 0)
-    if config.optim.warmup_steps >= config.train.num_steps:
-        raise ValueError(f"config.optim.warmup_steps={config.optim.warmup_steps} must be < "
-                         f"config.train.num_steps={config.train.num_steps}")
-    if not config.eval.splits or not all(isinstance(s, str) and s for s in config.eval.splits):
+    _at_least(train, "config.train", ("num_steps", "log_every", "keep_checkpoints"), 1)
+    _at_least(train, "config.train", ("eval_every", "checkpoint_every"), 0)
+    _at_least(evaluation, "config.eval", ("num_batches", "batch_size", "num_images"), 0)
+    _at_least(mesh, "config.mesh", ("fsdp_min_size",), 0)
+    if optim.warmup_steps >= train.num_steps:
+        raise ValueError(f"config.optim.warmup_steps={optim.warmup_steps} must be < "
+                         f"config.train.num_steps={train.num_steps}")
+    if not evaluation.splits or not all(evaluation.splits):
         raise ValueError(f"config.eval.splits={config.eval.splits!r} must be a non-empty list of split names")
-    _check_positive(config.mesh, "config.mesh", ("fsdp_min_size",), 0)
+
+
+def _at_least(section, field: str, keys: tuple[str, ...], minimum: int) -> None:
+    for key in keys:
+        if getattr(section, key) < minimum:
+            raise ValueError(f"{field}.{key}={getattr(section, key)} must be >= {minimum}")

@@ -68,7 +68,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.dip.seeds={d.seeds!r} must be a non-empty list of integers")
     if d.crop < 0 or (d.crop and d.crop % 2 ** levels):
         raise ValueError(f"config.dip.crop={d.crop} must be 0 (whole image) or a multiple of 2^levels = {2 ** levels}")
-    optim_lib.validate_optim(config.optim)
+    optim_lib.validate_optim(config)
     paths = data_lib.image_paths(data_lib.DataConfig(name="set12", path=config.data.path))
     names = [p.stem for p in paths]
     unknown = [i for i in d.images if i not in names]

@@ -1,52 +1,70 @@
 """Optax optimizers and learning-rate schedules from a config section (``config.optim``).
 
-Fields (defaults in :func:`optim_config`):
-  name          "adam" | "adamw" | "sgd" (sgd uses ``b1`` as momentum; 0 = plain SGD)
-  lr            peak learning rate
-  schedule      "constant" | "cosine" | "linear" (cosine/linear decay to 0 at the last step)
-  warmup_steps  linear warm-up from 0 to ``lr`` (counted inside the schedule's steps)
-  b1, b2, eps   Adam moments (b1 also SGD momentum)
-  weight_decay  decoupled weight decay (adamw; sgd adds it to the gradient); 0 = off
-  grad_clip     clip gradients to this global norm before the update; 0 = off
-
-A task with two players (a game) keeps a second section of the same shape, e.g.
-``config.optim_disc = optim_config(lr=...)``, validated with :func:`validate_optim`.
+Fields: :class:`OptimConfig`. A task with two players (a game) keeps a second section of the same
+shape, e.g. ``config.optim_disc = optim_config(lr=...)``, validated with
+``validate_optim(config, "optim_disc")``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Literal
+
 import ml_collections
 import optax
+
+from sparse_ae.utils import sections
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "linear")
 
 
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """``config.optim`` (and a second player's section of the same shape, e.g. ``config.optim_disc``)."""
+
+    # "adam", "adamw" or "sgd" (sgd uses b1 as momentum; 0: plain SGD).
+    name: Literal[OPTIMIZERS] = "adam"
+    # Peak learning rate.
+    lr: float = 1e-3
+    # "constant", "cosine" or "linear" (cosine/linear decay to 0 at the last step).
+    schedule: Literal[SCHEDULES] = "constant"
+    # Linear warm-up from 0 to lr, counted inside the schedule's steps.
+    warmup_steps: int = 0
+    # Adam moments (b1 also the SGD momentum) and epsilon.
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    # Decoupled weight decay (adamw; sgd adds it to the gradient) and the global-norm gradient
+    # clip applied before the update; 0 turns either off.
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0
+
+
 def optim_config(**overrides) -> ml_collections.ConfigDict:
-    """Default optimizer section; keyword arguments replace defaults."""
-    config = ml_collections.ConfigDict(dict(
-            name="adam", lr=1e-3, schedule="constant", warmup_steps=0, b1=0.9, b2=0.999, eps=1e-8,
-            weight_decay=0.0, grad_clip=0.0))
-    config.update(overrides)
-    return config
+    """Default optimizer section; keyword arguments replace defaults (checked: unknown names, types)."""
+    checked = sections.parse({**dataclasses.asdict(OptimConfig()), **overrides}, OptimConfig, "config.optim")
+    return ml_collections.ConfigDict(dataclasses.asdict(checked))
 
 
-def validate_optim(optim, field: str = "config.optim") -> None:
-    """ValueError naming ``field.<key>`` for a bad value (types are checked by config.validate)."""
-    if optim.name not in OPTIMIZERS:
-        raise ValueError(f"{field}.name={optim.name!r} is not one of {OPTIMIZERS}")
-    if optim.schedule not in SCHEDULES:
-        raise ValueError(f"{field}.schedule={optim.schedule!r} is not one of {SCHEDULES}")
+def validate_optim(config, name: str = "optim") -> OptimConfig:
+    """``config.<name>`` checked: every field present, known and typed, and each value in range
+    (ValueError/TypeError naming ``config.<name>.<field>``)."""
+    return _check_ranges(sections.parse_section(config, name, OptimConfig), f"config.{name}")
+
+
+def _check_ranges(optim: OptimConfig, field: str) -> OptimConfig:
     if not optim.lr > 0:
         raise ValueError(f"{field}.lr={optim.lr} must be > 0")
     if optim.warmup_steps < 0:
         raise ValueError(f"{field}.warmup_steps={optim.warmup_steps} must be >= 0")
     for key in ("b1", "b2"):
-        if not 0 <= optim[key] < 1:
-            raise ValueError(f"{field}.{key}={optim[key]} must be in [0, 1)")
+        if not 0 <= getattr(optim, key) < 1:
+            raise ValueError(f"{field}.{key}={getattr(optim, key)} must be in [0, 1)")
     for key in ("eps", "weight_decay", "grad_clip"):
-        if optim[key] < 0:
-            raise ValueError(f"{field}.{key}={optim[key]} must be >= 0")
+        if getattr(optim, key) < 0:
+            raise ValueError(f"{field}.{key}={getattr(optim, key)} must be >= 0")
+    return optim
 
 
 def make_schedule(optim, num_steps: int) -> optax.Schedule:
@@ -68,7 +86,7 @@ def make_schedule(optim, num_steps: int) -> optax.Schedule:
 
 def make_optimizer(optim, num_steps: int) -> optax.GradientTransformation:
     """Clipping (if ``grad_clip`` > 0) followed by the named optimizer on the schedule."""
-    validate_optim(optim)
+    optim = _check_ranges(sections.parse(optim, OptimConfig, "config.optim"), "config.optim")
     lr = make_schedule(optim, num_steps)
     if optim.name == "adam":
         opt = optax.adam(lr, b1=optim.b1, b2=optim.b2, eps=optim.eps)

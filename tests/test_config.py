@@ -36,7 +36,7 @@ def test_toy_configs_validate(tiny_config):
 
 
 @pytest.mark.parametrize("key, value, error, message", [
-        ("train.num_step", 3, ValueError, r"unknown field\(s\) config.train.num_step"),
+        ("train.num_step", 3, ValueError, r"unknown field config.train.num_step; did you mean config.train.num_steps"),
         ("optim.learning_rate", 0.1, ValueError, r"config.optim.learning_rate"),
         ("mesh.dat", 2, ValueError, r"config.mesh.dat"),
         ("data.imagesize", 8, ValueError, r"config.data.imagesize"),

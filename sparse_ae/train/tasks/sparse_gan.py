@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sparse_ae import config as config_lib
 from sparse_ae import optim
 from sparse_ae.models import sparsity
 from sparse_ae.models.dcgan import DCGAN, batch_stats, generator_widths, num_stages
@@ -83,7 +82,7 @@ def validate_config(config) -> None:
     o = sections.parse_section(config, "objective", ObjectiveConfig)
     if "optim_disc" not in config:
         raise ValueError("config.optim_disc is missing: the discriminator's optimizer (sparse_ae.optim.optim_config())")
-    config_lib.check_fields(config.optim_disc, optim.optim_config(), "config.optim_disc", closed=True)
+    optim.validate_optim(config, "optim_disc")
     num_stages(config.data.image_size)
     for key in ("latent_dim", "g_width", "d_width"):
         if getattr(m, key) < 1:
@@ -96,7 +95,6 @@ def validate_config(config) -> None:
         raise ValueError(f"config.objective.gp_weight={o.gp_weight} must be >= 0")
     if o.disc_steps < 1:
         raise ValueError(f"config.objective.disc_steps={o.disc_steps} must be >= 1")
-    optim.validate_optim(config.optim_disc, "config.optim_disc")
 
 
 def build_model(config, rngs: nnx.Rngs) -> DCGAN:
