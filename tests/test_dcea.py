@@ -211,6 +211,16 @@ def test_input_smaller_than_the_kernel_or_of_wrong_shape_is_a_clear_error(shape)
         model(jnp.ones(shape))
 
 
+@pytest.mark.parametrize("arg, shifts, batch, init_norm", [("", False, 4, "linear"),
+                                                           ("authors_recipe", True, 1, "authors")])
+def test_poisson_config_recipes(arg, shifts, batch, init_norm):
+    """The default trains one shift per step from this project's scale; ``authors_recipe`` as the
+    authors (49 shifts, batch 1, their scale); both with their flips; evaluation averages 49 shifts."""
+    config = load_config(f"configs/dcea_poisson_denoise.py:untied,{arg}")
+    assert (config.model.shift_average, config.data.batch_size, config.model.init_norm) == (shifts, batch, init_norm)
+    assert config.model.eval_shift_average and config.data.random_flip and config.data.random_vflip
+
+
 def test_config_validation_names_fields():
     with pytest.raises(ValueError, match="config.model.stride"):
         dcea.DCEAConfig(one_d=True, stride=2).validate()
@@ -220,6 +230,8 @@ def test_config_validation_names_fields():
         dcea.DCEAConfig(layout="same").validate()
     with pytest.raises(ValueError, match="config.model.elu_form"):
         dcea.DCEAConfig(elu_form="selu").validate()
+    with pytest.raises(ValueError, match="config.model.init_norm"):
+        dcea.DCEAConfig(init_norm="xavier").validate()
     config = load_config("configs/dcea_poisson_denoise.py:runlocal")
     config.model.family = "binomial"
     with pytest.raises(ValueError, match="config.model.family"):
