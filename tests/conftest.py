@@ -2,9 +2,8 @@
 
 Every test that starts a process (through the ``run_python`` fixture, or marked by hand) is
 ``slow``, as are the few that train for many steps and the extra variants of a check the fast
-suite already makes for one variant: ``pytest -q`` leaves them out, ``pytest -q -m 'not
-benchmarks'`` runs them too (what CI runs); the hour-long run of every benchmark is marked
-``benchmarks`` (``pytest -q -m benchmarks``)."""
+suite already makes for one variant; the half-hour run of every benchmark is marked
+``benchmarks``. ``pytest -q`` leaves both out; ``pytest -q -m ''`` runs everything (what CI runs)."""
 
 from __future__ import annotations
 
