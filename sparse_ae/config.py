@@ -183,8 +183,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key, kind in TOP_LEVEL.items():
         if key not in config:
             raise ValueError(f"config.{key} is missing (start from sparse_ae.config.base_config())")
-        if not isinstance(config[key], kind) or (kind is int and isinstance(config[key], bool)):
-            raise TypeError(f"config.{key}={config[key]!r} has type {type(config[key]).__name__}; expected {kind.__name__}")
+        sections.check_value(f"config.{key}", config[key], kind)
     for name in ("data", "model"):
         if name not in config:
             raise ValueError(f"config.{name} is missing (start from sparse_ae.config.base_config())")

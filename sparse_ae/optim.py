@@ -43,8 +43,7 @@ class OptimConfig:
 
 def optim_config(**overrides) -> ml_collections.ConfigDict:
     """Default optimizer section; keyword arguments replace defaults (checked: unknown names, types)."""
-    checked = sections.parse({**dataclasses.asdict(OptimConfig()), **overrides}, OptimConfig, "config.optim")
-    return ml_collections.ConfigDict(dataclasses.asdict(checked))
+    return ml_collections.ConfigDict(dataclasses.asdict(sections.parse(overrides, OptimConfig, "config.optim")))
 
 
 def validate_optim(config, name: str = "optim") -> OptimConfig:

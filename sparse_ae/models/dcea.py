@@ -247,15 +247,14 @@ def _init_kernel(cfg: DCEAConfig, key: jax.Array) -> jax.Array:
     if cfg.init_lipschitz_margin == 0:
         return kernel
     if cfg.init_norm == "authors":
-        family = families.get_family(cfg.family, trials=cfg.trials)
-        norm = jax.jit(lambda k: authors_init_norm(k, cfg.stride, family, cfg.one_d, cfg.fast))(kernel)
-        return kernel / jnp.sqrt(cfg.init_lipschitz_margin * norm)
-    side = 8 * cfg.stride * max(-(-cfg.kernel_size // cfg.stride), 1)
-    signal = (1, 1 if cfg.one_d else side, side, cfg.channels)
-    op = conv_pair(kernel, cfg.stride, cfg.boundary, fast=False)
-    v0 = jax.random.normal(jax.random.fold_in(key, 1), operators.patch_code_shape(signal, kernel.shape, cfg.stride))
-    lipschitz, _ = operators.power_iteration(op, v0, num_iters=50)
-    return kernel / jnp.sqrt(cfg.init_lipschitz_margin * lipschitz)
+        norm = authors_init_norm(kernel, cfg.stride, families.get_family(cfg.family, trials=cfg.trials), cfg.one_d,
+                                 cfg.fast)
+    else:
+        side = 8 * cfg.stride * max(-(-cfg.kernel_size // cfg.stride), 1)
+        signal = (1, 1 if cfg.one_d else side, side, cfg.channels)
+        v0 = jax.random.normal(jax.random.fold_in(key, 1), operators.patch_code_shape(signal, kernel.shape, cfg.stride))
+        norm, _ = operators.power_iteration(conv_pair(kernel, cfg.stride, cfg.boundary, fast=False), v0, num_iters=50)
+    return kernel / jnp.sqrt(cfg.init_lipschitz_margin * norm)
 
 
 class DCEA(nnx.Module):

@@ -34,7 +34,7 @@ def _unknown_message(where: str, name: str, known: list[str]) -> str:
     return f"unknown field {where}.{name}; {hint}known fields: {', '.join(known)}"
 
 
-def _check_value(where: str, value: Any, kind: Any) -> Any:
+def check_value(where: str, value: Any, kind: Any) -> Any:
     """``value`` checked against the annotation ``kind`` (an int becomes a float where declared)."""
     if dataclasses.is_dataclass(kind):
         return parse(value, kind, where)
@@ -49,7 +49,7 @@ def _check_value(where: str, value: Any, kind: Any) -> Any:
             raise TypeError(f"{where}={value!r} has type {type(value).__name__}; expected a sequence")
         args = typing.get_args(kind)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_check_value(f"{where}[{i}]", item, args[0]) for i, item in enumerate(value))
+            return tuple(check_value(f"{where}[{i}]", item, args[0]) for i, item in enumerate(value))
         return tuple(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -75,7 +75,7 @@ def parse(values: Any, cls: type[T], where: str) -> T:
     kwargs = {}
     for name, field in fields.items():
         if name in values:
-            kwargs[name] = _check_value(f"{where}.{name}", values[name], hints[name])
+            kwargs[name] = check_value(f"{where}.{name}", values[name], hints[name])
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ValueError(f"{where}.{name} is missing; set it in the config file")
     return cls(**kwargs)
@@ -87,12 +87,9 @@ def parse_section(config: Any, name: str, cls: type[T]) -> T:
     the section or one of its fields is absent."""
     if name not in config:
         raise ValueError(f"config.{name} is missing; declare it with the fields of {cls.__qualname__}")
-    known = [f.name for f in dataclasses.fields(cls)]
-    for field in config[name]:  # an unknown field first: a typo also shows as a missing field
-        if field not in known:
-            raise ValueError(_unknown_message(f"config.{name}", field, known))
-    missing = [k for k in known if k not in config[name]]
+    parsed = parse(config[name], cls, f"config.{name}")  # first: a typo also shows as a missing field
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in config[name]]
     if missing:
         raise ValueError(f"missing field(s) {', '.join(f'config.{name}.{k}' for k in missing)}; "
                          f"the defaults are those of {cls.__qualname__}")
-    return parse(config[name], cls, f"config.{name}")
+    return parsed

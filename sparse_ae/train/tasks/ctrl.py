@@ -130,11 +130,15 @@ class ObjectiveConfig:
     logdet: Literal[rr.LOGDET_METHODS] = rr.DEFAULT_LOGDET
 
 
-def model_config(architecture: str = "csc") -> ml_collections.ConfigDict:
-    """Defaults of ``config.model`` for ``architecture`` (:class:`CSCModelConfig` or :class:`ConvModelConfig`)."""
+def _model_class(architecture: str) -> type[CSCModelConfig | ConvModelConfig]:
     if architecture not in MODEL_CONFIGS:
         raise ValueError(f"config.model.architecture={architecture!r} is not one of {tuple(MODEL_CONFIGS)}")
-    return ml_collections.ConfigDict(dataclasses.asdict(MODEL_CONFIGS[architecture]()))
+    return MODEL_CONFIGS[architecture]
+
+
+def model_config(architecture: str = "csc") -> ml_collections.ConfigDict:
+    """Defaults of ``config.model`` for ``architecture`` (:class:`CSCModelConfig` or :class:`ConvModelConfig`)."""
+    return ml_collections.ConfigDict(dataclasses.asdict(_model_class(architecture)()))
 
 
 def objective_config() -> ml_collections.ConfigDict:
@@ -145,9 +149,7 @@ def objective_config() -> ml_collections.ConfigDict:
 def parse_model(config) -> CSCModelConfig | ConvModelConfig:
     """``config.model`` parsed as the dataclass of its ``architecture``."""
     architecture = config.model.get("architecture", "csc") if "model" in config else "csc"
-    if architecture not in MODEL_CONFIGS:
-        raise ValueError(f"config.model.architecture={architecture!r} is not one of {tuple(MODEL_CONFIGS)}")
-    return sections.parse_section(config, "model", MODEL_CONFIGS[architecture])
+    return sections.parse_section(config, "model", _model_class(architecture))
 
 
 # ----------------------------------------------------------------------------------- validation
