@@ -16,7 +16,7 @@ import optax
 from sparse_ae.utils import sections
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine", "linear")
+SCHEDULES = ("constant", "cosine", "linear", "step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +27,11 @@ class OptimConfig:
     name: Literal[OPTIMIZERS] = "adam"
     # Peak learning rate.
     lr: float = 1e-3
-    # "constant", "cosine" or "linear" (cosine/linear decay to 0 at the last step).
+    # "constant", "cosine" or "linear" (cosine/linear decay to 0 at the last step), or "step"
+    # (PyTorch's StepLR: lr times decay_factor after every decay_every steps of the schedule).
     schedule: Literal[SCHEDULES] = "constant"
+    decay_every: int = 0
+    decay_factor: float = 0.1
     # Linear warm-up from 0 to lr, counted inside the schedule's steps.
     warmup_steps: int = 0
     # Adam moments (b1 also the SGD momentum) and epsilon.
@@ -63,11 +66,16 @@ def _check_ranges(optim: OptimConfig, field: str) -> OptimConfig:
     for key in ("eps", "weight_decay", "grad_clip"):
         if getattr(optim, key) < 0:
             raise ValueError(f"{field}.{key}={getattr(optim, key)} must be >= 0")
+    if optim.schedule == "step" and optim.decay_every < 1:
+        raise ValueError(f"{field}.decay_every={optim.decay_every} must be >= 1 with schedule='step'")
+    if not 0 < optim.decay_factor <= 1:
+        raise ValueError(f"{field}.decay_factor={optim.decay_factor} must be in (0, 1]")
     return optim
 
 
 def make_schedule(optim, num_steps: int) -> optax.Schedule:
-    """Learning rate per step: linear warm-up to ``lr``, then constant or decay to 0."""
+    """Learning rate per step: linear warm-up to ``lr``, then constant, a decay to 0 at
+    ``num_steps`` or steps down by ``decay_factor`` every ``decay_every`` steps."""
     decay_steps = max(num_steps - optim.warmup_steps, 1)
     if optim.schedule == "constant":
         main = optax.constant_schedule(optim.lr)
@@ -75,6 +83,8 @@ def make_schedule(optim, num_steps: int) -> optax.Schedule:
         main = optax.cosine_decay_schedule(optim.lr, decay_steps)
     elif optim.schedule == "linear":
         main = optax.linear_schedule(optim.lr, 0.0, decay_steps)
+    elif optim.schedule == "step":
+        main = optax.exponential_decay(optim.lr, optim.decay_every, optim.decay_factor, staircase=True)
     else:
         raise ValueError(f"optim.schedule={optim.schedule!r} is not one of {SCHEDULES}")
     if optim.warmup_steps == 0:

@@ -44,7 +44,8 @@ def test_toy_configs_validate(tiny_config):
         ("data.name", "no_such_data", ValueError, r"config.data.name='no_such_data'"),
         ("eval.evaluators", ("reconstruction", "nope"), ValueError, r"config.eval.evaluators: unknown evaluator 'nope'"),
         ("optim.name", "adagrad", ValueError, r"config.optim.name='adagrad'"),
-        ("optim.schedule", "step", ValueError, r"config.optim.schedule='step'"),
+        ("optim.schedule", "exponential", ValueError, r"config.optim.schedule='exponential'"),
+        ("optim.decay_factor", 1.5, ValueError, r"config.optim.decay_factor=1.5 must be in \(0, 1\]"),
         ("optim.lr", -1.0, ValueError, r"config.optim.lr=-1.0 must be > 0"),
         ("optim.warmup_steps", 50, ValueError, r"config.optim.warmup_steps=50 must be < config.train.num_steps"),
         ("train.num_steps", 0, ValueError, r"config.train.num_steps=0 must be >= 1"),
@@ -113,6 +114,16 @@ def test_schedules():
     assert [float(constant(s)) for s in (0, 5, 10, 99)] == pytest.approx([0.0, 0.5, 1.0, 1.0])
     assert [float(linear(s)) for s in (10, 55, 100)] == pytest.approx([1.0, 0.5, 0.0], abs=1e-6)
     assert [float(cosine(s)) for s in (10, 55, 100)] == pytest.approx([1.0, 0.5, 0.0], abs=1e-6)
+
+
+def test_step_schedule_is_steplr_after_warmup():
+    """``schedule="step"`` as PyTorch's StepLR(step_size=K, gamma): constant for K steps, then times gamma."""
+    step = optim.make_schedule(optim.optim_config(schedule="step", lr=1.0, warmup_steps=10, decay_every=20,
+                                                  decay_factor=0.8), 100)
+    assert [float(step(s)) for s in (5, 10, 29, 30, 49, 50, 90)] == pytest.approx(
+            [0.5, 1.0, 1.0, 0.8, 0.8, 0.64, 0.8**4])
+    with pytest.raises(ValueError, match=r"config.optim.decay_every=0 must be >= 1 with schedule='step'"):
+        optim.make_optimizer(optim.optim_config(schedule="step"), 100)
 
 
 def test_grad_clip_bounds_the_update():
