@@ -22,15 +22,14 @@ import jax
 import jaxlib
 import numpy as np
 
-from sparse_ae import config as config_lib
-from sparse_ae.train import loop
+from sparse_ae.train import config_files, loop
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_config(spec: str):
-    """``configs/x.py[:arg]`` of this repository -> ConfigDict."""
-    return config_lib.load_config_file(spec, root=REPO)
+    """``configs/x.py[:arg]`` of this repository -> its completed ConfigDict."""
+    return config_files.load(spec, root=REPO)
 
 
 def train(spec: str, steps: int, workdir: pathlib.Path, overrides: Mapping[str, Any] | None = None

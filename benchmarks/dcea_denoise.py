@@ -40,6 +40,7 @@ from sparse_ae.models.dcea import DCEA
 from sparse_ae.train import checkpointing, loop
 from sparse_ae.train.state import split_module
 from sparse_ae.train.tasks import dcea as dcea_task
+from sparse_ae.utils import sections
 
 PARAMS = common.REPO / "benchmarks" / "results" / "dcea_params"
 PEAKS = (1, 2, 4)
@@ -76,7 +77,7 @@ def load_weights(weights: str, name: str) -> tuple[ml_collections.ConfigDict, di
         if not path.exists():
             return None
         fields, params = dcea_official.load(path)
-        return dcea_task.model_config(**fields), params
+        return sections.complete(fields, dcea_task.ModelConfig, "config.model"), params
     if not (PARAMS / f"{name}.npz").exists():
         return None
     with np.load(PARAMS / f"{name}.npz") as saved:

@@ -94,7 +94,7 @@ def main() -> None:
     preset = "quick" if args.quick else "full" if args.full else "cpu"
     regs = [r for r in args.regs.split(",") if r]
     try:   # every config up front: a bad --regs fails before any run
-        configs = {reg: common.load_config(config_spec(reg, preset)) for reg in regs}
+        configs = {reg: dip.load_config(config_spec(reg, preset), root=common.REPO) for reg in regs}
     except ValueError as e:
         parser.error(str(e))
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="dip_bench_"))

@@ -18,6 +18,7 @@ import time
 from benchmarks import common
 from sparse_ae import config as config_lib
 from sparse_ae import data
+from sparse_ae.train import config_files
 
 # (label, config.data fields, batch size)
 CASES = (
@@ -51,11 +52,12 @@ def _config_cases() -> list[tuple[str, object, int]]:
     for path in sorted((common.REPO / "configs").glob("*.py")):
         try:
             config = config_lib.load_config_file(path)
+            if not config.get("task"):   # e.g. dip_denoise: one image, its own runner
+                cases.append((f"configs/{path.name}", ValueError("no config.task: not a training-loop config"), 0))
+                continue
+            config = config_files.complete(config)
         except Exception as err:  # pylint: disable=broad-except  # reported as a skipped row
             cases.append((f"configs/{path.name}", ValueError(f"the config does not load: {err}"), 0))
-            continue
-        if "batch_size" not in config.data:   # e.g. dip_denoise: one image, its own runner
-            cases.append((f"configs/{path.name}", ValueError("no config.data.batch_size: not a training-loop config"), 0))
             continue
         cases.append((f"configs/{path.name}", config.data, config.data.batch_size))
     return cases

@@ -12,5 +12,8 @@ _CSC = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(_CSC)
 
 
-def get_config(arg=None):
-    return _CSC.build(arg, "conv")
+ARGS = _CSC.ARGS
+
+
+def get_config(args):
+    return _CSC.build(args, "conv")

@@ -10,11 +10,14 @@ Arguments (``:a=b,flag``):
             mnist | cifar10 | celeb_a | imagenet2012 (TFDS, prepared offline; the papers' image
             sizes, batch sizes and schedules)
   steps     override train.num_steps;  seed: run seed;  runlocal: seconds-long smoke run
-``configs/ctrl_conv.py`` is the same experiment with the DCGAN-style CTRL networks.
+``configs/ctrl_conv.py`` is the same experiment with the DCGAN-style CTRL networks. Fields not
+set here are at the defaults of ``sparse_ae.train.tasks.ctrl`` (``CSCModelConfig`` or
+``ConvModelConfig`` by architecture, ``ObjectiveConfig``) and the framework's sections.
 """
 
-from sparse_ae import config as config_lib
-from sparse_ae.train.tasks import ctrl
+import ml_collections
+
+ARGS = dict(runlocal=False, dataset="digits", steps=0, seed=0)
 
 # dataset -> (tfds name, image size, channels, batch, steps, stage channels, classes or 0 = unlabeled)
 PAPER_SCALE = {
@@ -50,25 +53,25 @@ def _cpu_recipe(config, encoder_recon_weight: float) -> None:
 
 def _digits(config) -> None:
     """The default: 16x16 digits, supervised, sized for <= 10 minutes on 2 CPU cores."""
-    config.data.update(name="digits", image_size=16, channels=1, batch_size=256)
+    config.data = dict(name="digits", image_size=16, channels=1, batch_size=256)
     config.objective.update(form="multiclass", num_classes=10, samplewise_weight=0.0)
-    config.eval.update(evaluators=("reconstruction", "subspace", "ctrl_images"), splits=("train", "test"))
+    config.eval = dict(evaluators=("reconstruction", "subspace", "ctrl_images"), splits=("train", "test"))
 
 
 def _natural_crops(config) -> None:
     """Unlabeled natural-image crops, U-CTRL sample-wise form (generalisation to set12)."""
-    config.data.update(name="natural_crops", image_size=32, channels=1, batch_size=256, num_eval_examples=512)
+    config.data = dict(name="natural_crops", image_size=32, channels=1, batch_size=256, num_eval_examples=512)
     config.model.update(channels=(32, 64, 64), kernel_sizes=(4, 4, 4), strides=(2, 2, 2))
     if config.model.architecture == "csc":
         config.model.update(lam=(0.05, 0.05, 0.05), decoder_lam=(0.02, 0.02, 0.02))
     config.objective.update(form="samplewise", num_classes=0)
-    config.eval.update(evaluators=("reconstruction", "ctrl_images"), splits=("test",))
+    config.eval = dict(evaluators=("reconstruction", "ctrl_images"), splits=("test",))
 
 
 def _paper_scale(config, dataset: str) -> None:
     name, size, channels, batch, steps, stage_channels, classes = PAPER_SCALE[dataset]
     stages = len(stage_channels)
-    config.data.update(name=name, image_size=size, channels=channels, batch_size=batch, fit="resize",
+    config.data = dict(name=name, image_size=size, channels=channels, batch_size=batch, fit="resize",
                        random_flip=channels == 3)
     config.model.update(channels=stage_channels, kernel_sizes=(4,) * stages, strides=(2,) * stages)
     if config.model.architecture == "csc":
@@ -76,21 +79,20 @@ def _paper_scale(config, dataset: str) -> None:
     config.objective.update(form="multiclass" if classes else "samplewise", num_classes=classes)
     config.optim.update(lr=1.5e-4, b1=0.5, b2=0.999, schedule="linear", warmup_steps=0)
     config.train.update(num_steps=steps, log_every=100, eval_every=5000, checkpoint_every=5000)
-    config.eval.update(evaluators=("reconstruction", "subspace", "ctrl_images") if classes
+    config.eval = dict(evaluators=("reconstruction", "subspace", "ctrl_images") if classes
                        else ("reconstruction", "ctrl_images"), splits=("train", "test") if classes else ("test",),
                        num_batches=10)
 
 
-def build(arg, architecture: str):
-    """The CTRL experiment for ``architecture`` ('csc' | 'conv') and the config argument."""
-    args = config_lib.parse_arg(arg, runlocal=False, dataset="digits", steps=0, seed=0)
-    config = config_lib.base_config()
+def build(args, architecture: str):
+    """The CTRL experiment for ``architecture`` ('csc' | 'conv') and the parsed ``ARGS``."""
+    config = ml_collections.ConfigDict()
     config.task = "ctrl"
     config.seed = args.seed
-    config.model = ctrl.model_config(architecture)
-    config.objective = ctrl.objective_config()
-    config.optim.update(name="adam", lr=1.5e-4, b1=0.5, b2=0.999, schedule="linear", warmup_steps=0)
-    config.train.update(num_steps=1000, log_every=50, eval_every=0, checkpoint_every=500)
+    config.model = dict(architecture=architecture)
+    config.objective = dict()
+    config.optim = dict(name="adam", lr=1.5e-4, b1=0.5, b2=0.999, schedule="linear", warmup_steps=0)
+    config.train = dict(num_steps=1000, log_every=50, eval_every=0, checkpoint_every=500)
     if args.dataset == "digits":
         _digits(config)
         _cpu_recipe(config, DIGITS_ENCODER_RECON_WEIGHT)
@@ -103,18 +105,19 @@ def build(arg, architecture: str):
         raise ValueError(f"config argument dataset={args.dataset!r} is not one of "
                          f"{('digits', 'natural_crops', *PAPER_SCALE)}")
     if args.runlocal:
-        config = config_lib.apply_runlocal(config)
+        config.runlocal = True
         config.data.update(image_size=8 if args.dataset == "digits" else 16, batch_size=16,
                            num_eval_examples=32)
+        config.train.update(num_steps=20, log_every=5, eval_every=0, checkpoint_every=10)
         stages = 2
         config.model.update(feature_dim=8, channels=(4, 8), kernel_sizes=(4, 4), strides=(2, 2))
         if architecture == "csc":
             config.model.update(num_iters=2, lam=(0.1,) * stages, decoder_lam=(0.02,) * stages, power_iters_init=5)
-        config.eval.update(num_batches=2, batch_size=16)
+        config.eval.update(num_batches=2, batch_size=16, num_images=8)
     if args.steps:
         config.train.num_steps = args.steps
     return config
 
 
-def get_config(arg=None):
-    return build(arg, "csc")
+def get_config(args):
+    return build(args, "csc")

@@ -21,9 +21,10 @@ template (``benchmarks.dcea_ecdl``, which picks it by held-out NLL).
 
 import math
 
-from sparse_ae import config as config_lib
-from sparse_ae.train.tasks import dcea
+import ml_collections
 
+# The simulator (sparse_ae.data.binomial_spikes.SpikesConfig; its other fields at their defaults).
+SPIKES = dict(num_templates=3, template_length=50, trials=30, mu=0.0)
 SPECTRAL_NORM = 40.0     # max_ω Σ_c |ĥ_c(ω)|² of 3 smooth unit-norm length-50 templates (≈ 43)
 # The Binomial encoder's λ (its sweep: benchmarks/README.md, "Config sweeps").
 BINOMIAL_LAMBDA = 30.0
@@ -31,35 +32,41 @@ BINOMIAL_LAMBDA = 30.0
 BINOMIAL_EPS, GAUSSIAN_EPS = 3.0, 0.4
 # Step 1/(STEP_MARGIN·L̂) of the encoder.
 STEP_MARGIN = 0.6
+ARGS = dict(family="binomial", steps=0, runlocal=False)
 
 
-def get_config(arg=None):
-    args = config_lib.parse_arg(arg, family="binomial", steps=0, runlocal=False)
+def get_config(args):
     if args.family not in ("binomial", "gaussian"):
         raise ValueError(f"config argument family={args.family!r} must be 'binomial' or 'gaussian'")
-    config = config_lib.base_config()
+    config = ml_collections.ConfigDict()
     config.task = "dcea"
-    config.data.update(name="binomial_spikes", image_size=500, channels=1, batch_size=16, num_eval_examples=64)
+    config.data = dict(name="binomial_spikes", image_size=500, channels=1, batch_size=16, num_eval_examples=64,
+                       spikes=SPIKES)
     spikes = config.data.spikes
     if args.family == "binomial":
         curvature, lam, mu, eps = spikes.trials / 4.0, BINOMIAL_LAMBDA, spikes.mu, BINOMIAL_EPS
     else:
         curvature, lam, mu, eps = 1.0, 0.3, 1.0 / (1.0 + math.exp(-spikes.mu)), GAUSSIAN_EPS
     step = 1.0 / (STEP_MARGIN * curvature * SPECTRAL_NORM)
-    config.model = dcea.model_config(
+    config.model = dict(
             objective="nll", family=args.family, trials=spikes.trials, mu=mu, tied=True,
             kernel_size=spikes.template_length, num_filters=spikes.num_templates, one_d=True, stride=1,
             num_iters=100, step=step, threshold=lam * step, learn_bias=False, nonneg=True,
             accelerated=True, reweight_passes=1, reweight_eps=eps, restart_atoms=True, boundary="zero",
             normalize_atoms=True, init_lipschitz_margin=0.0, shift_average=False, eval_shift_average=False,
             unroll=10)
-    config.optim.update(name="adam", lr=2e-3, schedule="cosine", warmup_steps=10)
-    config.train.update(num_steps=300, log_every=25, eval_every=0, checkpoint_every=0)
-    config.eval.update(evaluators=("dictionary_recovery",), splits=("test",),
-                       num_batches=1, num_images=4)
+    config.optim = dict(name="adam", lr=2e-3, schedule="cosine", warmup_steps=10)
+    config.train = dict(num_steps=300, log_every=25, eval_every=0, checkpoint_every=0)
+    # Template errors against the truth, and the NLL per bin of the 64 held-out test signals.
+    config.eval = dict(evaluators=("dictionary_recovery", "likelihood"), splits=("test",), num_batches=1,
+                       batch_size=64, num_images=4)
     if args.runlocal:
-        config = config_lib.apply_runlocal(config)
+        config.runlocal = True
+        config.data.batch_size = 8
         config.model.num_iters = 10
+        config.optim.warmup_steps = 2
+        config.train.update(num_steps=20, log_every=5, eval_every=0, checkpoint_every=10)
+        config.eval.update(num_batches=1, batch_size=0, num_images=8)
     if args.steps:
         config.train.num_steps = args.steps
     return config

@@ -15,14 +15,10 @@ images 01, 02, 05 cropped to their central 128 × 128, a 4-level network of 32 c
 1000 iterations — about 16 × fewer FLOPs per iteration per pixel than the full network.
 """
 
-from __future__ import annotations
-
 import ml_collections
 
-from sparse_ae import config as config_lib
-from sparse_ae import optim as optim_lib
-
 REGS = ("none", "l1", "l0", "l0inf")
+ARGS = dict(reg="none", cpu=False, runlocal=False, iters=0, num_seeds=0, keep=25.0, l1=1e-3)
 
 
 def _specs(reg: str, levels: int, keep: float, l1: float) -> tuple[str, ...]:
@@ -32,9 +28,7 @@ def _specs(reg: str, levels: int, keep: float, l1: float) -> tuple[str, ...]:
     return (spec,) * levels
 
 
-def get_config(arg=None):
-    args = config_lib.parse_arg(arg, reg="none", cpu=False, runlocal=False, iters=0, num_seeds=0,
-                                keep=25.0, l1=1e-3)
+def get_config(args):
     config = ml_collections.ConfigDict()
     config.data = ml_collections.ConfigDict(dict(path=""))  # set12 folder ("" = ../shared/data/set12)
     config.model = ml_collections.ConfigDict(dict(
@@ -42,7 +36,7 @@ def get_config(arg=None):
             input_scale=0.1, input_noise_std=1.0 / 30.0))
     config.dip = ml_collections.ConfigDict(dict(
             sigma=25.0, num_iters=3000, exp_weight=0.99, log_every=100, seeds=(0, 1, 2), images=(), crop=0))
-    config.optim = optim_lib.optim_config(lr=0.01)
+    config.optim = dict(lr=0.01)  # Adam; the other fields at sparse_ae.optim.OptimConfig's defaults
     if args.cpu:
         config.model.update(down=(32,) * 4, up=(32,) * 4, skip=(4,) * 4)
         config.dip.update(num_iters=1000, images=("01", "02", "05"), crop=128)

@@ -14,52 +14,50 @@ interpolations), patch_clusters; segmentation is added for sources with masks ("
 ``dataset=tfds:caltech_birds2011``, whose ``segmentation_mask`` becomes the mask).
 rFID and LPIPS need weight files (nothing is downloaded): add ``fid`` / ``lpips`` to
 ``--config.eval.evaluators`` and give ``--config.fid.weights=FILE`` / ``--config.lpips.weights=FILE``
-(conversions in sparse_ae/evaluators/fid.py and lpips.py).
+(conversions in sparse_ae/evaluators/fid.py and lpips.py). Fields not set here are at the defaults
+of ``sparse_ae.models.sc_vae.ModelConfig``, the evaluators' and the framework's sections.
 """
 
 import ml_collections
 
-from sparse_ae import config as config_lib
-from sparse_ae.evaluators import code_edits, patch_clusters, segmentation
-from sparse_ae.models import sc_vae
-
 MASK_SOURCES = ("composites",)
 TFDS_MASK_KEYS = {"tfds:caltech_birds2011": "segmentation_mask"}
+ARGS = dict(runlocal=False, paper=False, bottleneck="lista", dataset="natural_crops", image_size=0, steps=0)
 
 
-def get_config(arg=None):
-    args = config_lib.parse_arg(arg, runlocal=False, paper=False, bottleneck="lista", dataset="natural_crops",
-                                image_size=0, steps=0)
-    config = config_lib.base_config()
+def get_config(args):
+    config = ml_collections.ConfigDict()
     config.task = "sc_vae"
-    config.data.update(name=args.dataset, image_size=args.image_size or (256 if args.paper else 64),
-                       channels=3, batch_size=16)
-    config.model = sc_vae.model_config(bottleneck=args.bottleneck)
+    config.data = dict(name=args.dataset, image_size=args.image_size or (256 if args.paper else 64), channels=3,
+                       batch_size=16)
+    config.model = dict(bottleneck=args.bottleneck)
     if args.paper:
         config.model.update(channels=128, channel_mult=(1, 1, 2, 2, 4), num_res_blocks=2, num_down=4,
                             attn_resolutions=(16,), latent_dim=256, num_atoms=512, lista_steps=16)
-    config.optim.update(name="adam", lr=1e-3, schedule="cosine", warmup_steps=100, b1=0.9, b2=0.999,
-                        grad_clip=1.0)
-    config.train.update(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=1000)
+    config.optim = dict(name="adam", lr=1e-3, schedule="cosine", warmup_steps=100, b1=0.9, b2=0.999, grad_clip=1.0)
+    config.train = dict(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=1000)
     evaluators = ["reconstruction", "code_sparsity", "code_edits", "patch_clusters"]
     if args.dataset in TFDS_MASK_KEYS:
         config.data.mask_key = TFDS_MASK_KEYS[args.dataset]
     if args.dataset in MASK_SOURCES or args.dataset in TFDS_MASK_KEYS:
         evaluators.append("segmentation")
-    config.eval.update(evaluators=tuple(evaluators), splits=("test",), num_batches=0, batch_size=32)
-    config.segmentation = segmentation.default_config()
-    config.code_edits = code_edits.default_config()
-    config.patch_clusters = patch_clusters.default_config()
-    config.fid = ml_collections.ConfigDict(dict(weights=""))
-    config.lpips = ml_collections.ConfigDict(dict(weights=""))
+    config.eval = dict(evaluators=tuple(evaluators), splits=("test",), num_batches=0, batch_size=32)
+    # The evaluators' sections (their defaults fill what is not set here); rFID and LPIPS read weights.
+    config.segmentation = dict()
+    config.code_edits = dict()
+    config.patch_clusters = dict()
+    config.fid = dict(weights="")
+    config.lpips = dict(weights="")
     if args.runlocal:
-        config = config_lib.apply_runlocal(config)
-        config.data.update(image_size=args.image_size or 16, num_eval_examples=16)
+        config.runlocal = True
+        config.data.update(image_size=args.image_size or 16, batch_size=8, num_eval_examples=16)
         config.model.update(channels=8, channel_mult=(1, 2), num_down=2, latent_dim=16, num_atoms=32,
                             lista_steps=3)
+        config.optim.warmup_steps = 2
+        config.train.update(num_steps=20, log_every=5, eval_every=0, checkpoint_every=10)
+        config.eval.update(num_batches=1, batch_size=0, num_images=8)
         config.patch_clusters.update(num_clusters=4, clusters_shown=2, patches_shown=4)
         config.code_edits.update(num_components=2, num_values=3)
     if args.steps:
         config.train.num_steps = args.steps
     return config
-

@@ -15,17 +15,12 @@ l1 / l0 / l0inf on the last one (the representation the output dictionary synthe
 ml = l0inf on the last two.
 """
 
-from __future__ import annotations
-
 import ml_collections
 
-from sparse_ae import config as config_lib
-from sparse_ae import optim
-from sparse_ae.models.dcgan import num_stages
-from sparse_ae.train.tasks import sparse_gan
-
 REGS = ("none", "l1", "l0", "l0inf", "ml")
-DATASETS = {"digits": ("digits", 16, 1), "cifar10": ("tfds:cifar10", 32, 3)}
+# dataset -> (source, image size, channels, generator hidden layers: 4×4 doubled to the image size)
+DATASETS = {"digits": ("digits", 16, 1, 2), "cifar10": ("tfds:cifar10", 32, 3, 3)}
+ARGS = dict(reg="none", dataset="digits", loss="nonsaturating", keep=25.0, l1=0.1, seed=0, steps=0, runlocal=False)
 
 
 def sparsity_specs(reg: str, num_layers: int, keep: float, l1: float) -> tuple[str, ...]:
@@ -41,38 +36,37 @@ def sparsity_specs(reg: str, num_layers: int, keep: float, l1: float) -> tuple[s
     return tuple(specs)
 
 
-def get_config(arg=None):
-    args = config_lib.parse_arg(arg, reg="none", dataset="digits", loss="nonsaturating", keep=25.0, l1=0.1,
-                                seed=0, steps=0, runlocal=False)
+def get_config(args):
     if args.dataset not in DATASETS:
         raise ValueError(f"config argument dataset={args.dataset!r} is not one of {tuple(DATASETS)}")
-    name, size, channels = DATASETS[args.dataset]
-    config = config_lib.base_config()
+    name, size, channels, hidden_layers = DATASETS[args.dataset]
+    config = ml_collections.ConfigDict()
     config.task = "sparse_gan"
     config.seed = args.seed
-    config.data.update(name=name, image_size=size, channels=channels, batch_size=64)
-    config.model = sparse_gan.model_config()
-    config.objective = sparse_gan.objective_config()
-    config.objective.loss = args.loss
+    config.data = dict(name=name, image_size=size, channels=channels, batch_size=64)
+    config.model = dict()
+    config.objective = dict(loss=args.loss)
     if args.loss == "wgan_gp":
         config.objective.disc_steps = 5
-    config.optim.update(name="adam", lr=2e-4, b1=0.5, b2=0.999)
-    config.optim_disc = optim.optim_config(name="adam", lr=2e-4, b1=0.5, b2=0.999)
-    config.frechet_digits = ml_collections.ConfigDict(dict(classifier=""))
-    config.fid = ml_collections.ConfigDict(dict(weights=""))
+    config.optim = dict(name="adam", lr=2e-4, b1=0.5, b2=0.999)
+    config.optim_disc = dict(name="adam", lr=2e-4, b1=0.5, b2=0.999)
+    config.frechet_digits = dict(classifier="")
+    config.fid = dict(weights="")
     if args.dataset == "digits":
-        config.train.update(num_steps=3000, log_every=100, checkpoint_every=1000)
-        config.eval.update(evaluators=("frechet_digits", "code_sparsity"), splits=("train",), batch_size=250)
+        config.train = dict(num_steps=3000, log_every=100, checkpoint_every=1000)
+        config.eval = dict(evaluators=("frechet_digits", "code_sparsity"), splits=("train",), batch_size=250)
     else:
         config.data.update(fit="resize", random_flip=True)
         config.model.update(g_width=64, d_width=64)
-        config.train.update(num_steps=100_000, log_every=500, eval_every=10_000, checkpoint_every=5000)
-        config.eval.update(evaluators=("fid", "code_sparsity"), splits=("train",), num_batches=40, batch_size=250)
+        config.train = dict(num_steps=100_000, log_every=500, eval_every=10_000, checkpoint_every=5000)
+        config.eval = dict(evaluators=("fid", "code_sparsity"), splits=("train",), num_batches=40, batch_size=250)
     if args.runlocal:
-        config = config_lib.apply_runlocal(config)
+        config.runlocal = True
+        config.data.batch_size = 8
         config.model.update(latent_dim=8, g_width=4, d_width=4)
-        config.eval.update(batch_size=8, num_batches=2)
-    config.model.sparsity = sparsity_specs(args.reg, num_stages(size), args.keep, args.l1)
+        config.train.update(num_steps=20, log_every=5, eval_every=0, checkpoint_every=10)
+        config.eval.update(batch_size=8, num_batches=2, num_images=8)
+    config.model.sparsity = sparsity_specs(args.reg, hidden_layers, args.keep, args.l1)
     if args.steps:
         config.train.num_steps = args.steps
     return config

@@ -1,30 +1,31 @@
-"""Base configuration, config-argument parsing and validation.
+"""Config files, the framework's defaults, config-argument parsing and validation.
 
-Every experiment is ``configs/<name>.py`` with ``get_config(arg=None)``::
+Every experiment is ``configs/<name>.py``; it imports only ml_collections and states what differs
+from the defaults::
 
-    from sparse_ae import config as config_lib
+    import ml_collections
 
-    def get_config(arg=None):
-        args = config_lib.parse_arg(arg, runlocal=False, dataset="digits")
-        config = config_lib.base_config()
-        config.task = "my_task"                  # sparse_ae/train/tasks/my_task.py
-        config.data.name = args.dataset
-        config.model.num_atoms = 32              # task-specific fields live in config.model
+    ARGS = dict(runlocal=False, dataset="digits")   # ``--config=configs/my.py:dataset=mnist,runlocal``
+
+    def get_config(args):                           # args: ARGS parsed from the text after ':'
+        config = ml_collections.ConfigDict()
+        config.task = "my_task"                     # sparse_ae/train/tasks/my_task.py
+        config.data = dict(name=args.dataset, image_size=16)
+        config.model = dict(num_atoms=32)           # the task's section: only what differs
         if args.runlocal:
-            config = config_lib.apply_runlocal(config)
-            config.model.num_atoms = 4           # ... and shrink the model here
+            config.runlocal = True
+            config.train = dict(num_steps=20)
         return config
 
-``--config=configs/my.py:dataset=mnist,runlocal`` passes ``"dataset=mnist,runlocal"`` as ``arg``;
-``--config.optim.lr=1e-4`` overrides a field afterwards. :func:`validate` (called by
-``sparse_ae.train.validation.validate_run`` with the checks of the layers above) runs before
-anything compiles and names the offending field. The sections ``optim``
+:func:`load_config_file` parses the arguments and calls ``get_config``; :func:`complete` fills
+every field of the framework's own sections that the file left out (``sparse_ae.train.config_files``
+adds the task's and the evaluators' sections), so ``--config.optim.lr=1e-4`` overrides any field
+afterwards. The sections ``data`` (``sparse_ae.data.DataConfig``), ``optim``
 (``sparse_ae.optim.OptimConfig``), ``train``, ``eval`` and ``mesh`` (:class:`TrainConfig`,
 :class:`EvalConfig`, :class:`MeshConfig`) go through the one section parser
-(``sparse_ae.utils.sections``): every field present, none unknown, each of its type; ``data``
-(``sparse_ae.data.DataConfig``) is checked by ``sparse_ae.data.validate_config``. Checks that need
-a higher layer (evaluator names, the task's ``model`` section, the mesh against the devices) are
-in ``sparse_ae.train.validation.validate_run``, which runs this module's :func:`validate` first.
+(``sparse_ae.utils.sections``). :func:`validate` (called by
+``sparse_ae.train.validation.validate_run`` with the checks of the layers above) runs before
+anything compiles and names the offending field.
 """
 
 from __future__ import annotations
@@ -88,12 +89,16 @@ class MeshConfig:
 
 
 SECTIONS = {"train": TrainConfig, "eval": EvalConfig, "mesh": MeshConfig}
-TOP_LEVEL = {"task": str, "seed": int, "runlocal": bool}
+DEFAULTS = {"data": data_lib.DataConfig, "optim": optim_lib.OptimConfig, **SECTIONS}
+# Top-level fields: (type, default); task names a module in sparse_ae/train/tasks, seed drives
+# parameter init, data order and per-step PRNG keys, runlocal marks a seconds-long smoke run.
+TOP_LEVEL = {"task": (str, ""), "seed": (int, 0), "runlocal": (bool, False)}
 
 
 def load_config_file(spec: str | os.PathLike, root: str | os.PathLike | None = None) -> ml_collections.ConfigDict:
-    """``get_config(arg)`` of the config file in ``spec`` = ``"path/to/x.py[:arg]"`` (as ``--config``
-    takes it); a relative path is read from ``root`` (default: the working directory)."""
+    """``get_config(args)`` of the config file in ``spec`` = ``"path/to/x.py[:arg]"`` (as ``--config``
+    takes it): ``arg`` parsed against the file's ``ARGS`` (:func:`parse_arg`); a relative path is
+    read from ``root`` (default: the working directory). The config is as the file wrote it."""
     path_text, _, arg = os.fspath(spec).partition(":")
     path = pathlib.Path(root or ".") / path_text
     if not path.is_file():
@@ -101,21 +106,30 @@ def load_config_file(spec: str | os.PathLike, root: str | os.PathLike | None = N
     module_spec = importlib.util.spec_from_file_location(f"sparse_ae_config_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    return module.get_config(arg or None)
+    config = module.get_config(parse_arg(arg, **getattr(module, "ARGS", {})))
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise TypeError(f"get_config of {os.fspath(path)!r} returned {type(config).__name__}, not a ConfigDict")
+    return config
+
+
+def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A copy of ``config`` with every field of the framework's sections (``task``, ``seed``,
+    ``runlocal``, ``data``, ``optim``, ``train``, ``eval``, ``mesh``; an empty ``model``) that it
+    left out at its default; other sections as they are. Raises naming ``config.<section>.<field>``
+    for an unknown or ill-typed field."""
+    result = ml_collections.ConfigDict(config.to_dict())
+    for key, (kind, default) in TOP_LEVEL.items():
+        result[key] = sections.check_value(f"config.{key}", result.get(key, default), kind)
+    for name, cls in DEFAULTS.items():
+        result[name] = sections.complete(result.get(name, {}), cls, f"config.{name}")
+    if "model" not in result:
+        result.model = ml_collections.ConfigDict()
+    return result
 
 
 def base_config() -> ml_collections.ConfigDict:
-    """Every field the framework reads, with defaults; a config file sets ``task`` and ``model``."""
-    config = ml_collections.ConfigDict()
-    config.task = ""            # module name in sparse_ae/train/tasks
-    config.seed = 0             # parameter init, data order and per-step PRNG keys
-    config.runlocal = False     # set by apply_runlocal: seconds-long smoke run
-    config.data = data_lib.default_config()  # fields: sparse_ae.data.DataConfig
-    config.model = ml_collections.ConfigDict()
-    config.optim = optim_lib.optim_config()
-    for name, cls in SECTIONS.items():
-        config[name] = ml_collections.ConfigDict(dataclasses.asdict(cls()))
-    return config
+    """Every field the framework reads, at its default (a config built in code starts here)."""
+    return complete(ml_collections.ConfigDict())
 
 
 def _coerce(text: str, default: Any, key: str) -> Any:
@@ -163,16 +177,6 @@ def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(result)
 
 
-def apply_runlocal(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """Shrinks steps, batches and evaluation for a seconds-long run; the model is the caller's."""
-    config.runlocal = True
-    config.data.batch_size = 8
-    config.optim.warmup_steps = min(config.optim.warmup_steps, 2)
-    config.train.update(num_steps=20, log_every=5, eval_every=0, checkpoint_every=10)
-    config.eval.update(num_batches=1, batch_size=0, num_images=8)
-    return config
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError/TypeError naming the field for anything wrong in the framework's own
     sections of ``config`` (field names and types, ``data``, ``optim``, ``train``, ``eval``,
@@ -180,13 +184,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     task's ``model``) is checked by :func:`sparse_ae.train.validation.validate_run`, which calls
     this first.
     """
-    for key, kind in TOP_LEVEL.items():
+    for key, (kind, _) in TOP_LEVEL.items():
         if key not in config:
-            raise ValueError(f"config.{key} is missing (start from sparse_ae.config.base_config())")
+            raise ValueError(f"config.{key} is missing (load the config with sparse_ae.train.config_files)")
         sections.check_value(f"config.{key}", config[key], kind)
     for name in ("data", "model"):
         if name not in config:
-            raise ValueError(f"config.{name} is missing (start from sparse_ae.config.base_config())")
+            raise ValueError(f"config.{name} is missing (load the config with sparse_ae.train.config_files)")
     train, evaluation, mesh = (sections.parse_section(config, name, cls) for name, cls in SECTIONS.items())
     optim = optim_lib.validate_optim(config)
     data_lib.validate_config(config.data)

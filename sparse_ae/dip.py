@@ -33,6 +33,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from sparse_ae import config as config_lib
 from sparse_ae import data as data_lib
 from sparse_ae import optim as optim_lib
 from sparse_ae.data import transforms
@@ -40,11 +41,25 @@ from sparse_ae.models import sparsity
 from sparse_ae.models.dip import DIPHourglass
 from sparse_ae.train.state import split_module
 from sparse_ae.utils import images as image_lib
+from sparse_ae.utils import sections
 
 METRICS_FILE = "metrics.json"
 
 
 # ----------------------------------------------------------------------------------- config
+def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A copy of ``config`` (``configs/dip_denoise.py``) with the ``optim`` fields it left out at
+    their defaults."""
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.optim = sections.complete(config.get("optim", {}), optim_lib.OptimConfig, "config.optim")
+    return config
+
+
+def load_config(spec: str, root: str | pathlib.Path | None = None) -> ml_collections.ConfigDict:
+    """The completed config of ``spec`` = ``"path/to/dip_config.py[:arg]"``."""
+    return complete(config_lib.load_config_file(spec, root))
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """ValueError naming the field for anything the runner cannot use."""
     m, d = config.model, config.dip
@@ -204,9 +219,10 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     from absl import app, flags
-    from ml_collections import config_flags
 
-    _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/dip_denoise.py[:reg=l0inf,...]")
+    from sparse_ae.train import config_files
+
+    _CONFIG = config_files.define_flag("config", "configs/dip_denoise.py[:reg=l0inf,...]", fill=complete)
     _WORKDIR = flags.DEFINE_string("workdir", None, "folder for metrics.json and the averaged outputs")
     flags.mark_flags_as_required(["config", "workdir"])
     app.run(main)

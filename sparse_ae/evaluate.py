@@ -16,6 +16,7 @@ import pathlib
 import ml_collections
 from absl import app, flags
 
+from sparse_ae.train import config_files
 from sparse_ae.utils import distributed, log
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "a training workdir (holds config.json and checkpoints/)")
@@ -29,11 +30,12 @@ IMAGE_FOLDER_SPLIT = "all"
 
 
 def load_config(workdir: str, overrides: list[str]) -> ml_collections.ConfigDict:
-    """The run's ``config.json`` with ``--config.a.b=value`` overrides applied."""
+    """The run's ``config.json`` (a field added to the framework since the run at its default)
+    with ``--config.a.b=value`` overrides applied."""
     path = pathlib.Path(workdir) / "config.json"
     if not path.exists():
         raise ValueError(f"--workdir={workdir!r} has no config.json: is it a sparse_ae training workdir?")
-    config = ml_collections.ConfigDict(json.loads(path.read_text()))
+    config = config_files.complete(ml_collections.ConfigDict(json.loads(path.read_text())))
     for item in overrides:
         key, sep, text = item[len("--config."):].partition("=")
         if not sep:

@@ -1,6 +1,7 @@
 """Train: ``python -m sparse_ae.main --config=configs/X.py[:args] --workdir=DIR [--config.a.b=v]``.
 
-Re-running with the same ``--workdir`` resumes from the newest good checkpoint. ``--distributed``
+The config file's fields, with every field it leaves out at its default, can each be overridden
+with ``--config.<section>.<field>=value``. Re-running with the same ``--workdir`` resumes from the newest good checkpoint. ``--distributed``
 (or ``JAX_COORDINATOR_ADDRESS`` in the environment) calls ``jax.distributed.initialize()``
 before anything touches a device; every process runs the same command.
 """
@@ -8,11 +9,11 @@ before anything touches a device; every process runs the same command.
 from __future__ import annotations
 
 from absl import app, flags
-from ml_collections import config_flags
 
+from sparse_ae.train import config_files
 from sparse_ae.utils import distributed, log
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config file, e.g. configs/csc_ae.py:runlocal")
+_CONFIG = config_files.define_flag("config", "experiment config file, e.g. configs/csc_ae.py:runlocal")
 _WORKDIR = flags.DEFINE_string("workdir", None, "folder for checkpoints, TensorBoard events, images, metrics.json")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "initialise jax.distributed (multi-process / multi-host)")
 flags.mark_flags_as_required(["config", "workdir"])

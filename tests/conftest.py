@@ -65,10 +65,10 @@ def run_python_fixture():
 
 
 def load_config(spec: str):
-    """``configs/x.py[:arg]`` of this repository as a ConfigDict."""
-    from sparse_ae import config as config_lib  # pylint: disable=import-outside-toplevel
+    """``configs/x.py[:arg]`` of this repository as its completed ConfigDict."""
+    from sparse_ae.train import config_files  # pylint: disable=import-outside-toplevel
 
-    return config_lib.load_config_file(spec, root=REPO)
+    return config_files.load(spec, root=REPO)
 
 
 def tiny_config(arg: str = "runlocal", **overrides):

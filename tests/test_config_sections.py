@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import pathlib
+import sys
 
 import ml_collections
 import pytest
+from absl import flags
 
+from conftest import load_config
 from sparse_ae import config as config_lib
-from sparse_ae import data
-from sparse_ae.train import validation
+from sparse_ae import data, dip, optim
+from sparse_ae.train import config_files, validation
 from sparse_ae.train.tasks import conv_sae, csc_ae, ctrl, dcea
 from sparse_ae.utils import sections
 
@@ -56,7 +60,7 @@ def test_missing_required_field_and_section():
 
 
 def test_ctrl_model_section_follows_its_architecture():
-    config = config_lib.load_config_file("ctrl_csc.py", root=CONFIGS)
+    config = load_config("configs/ctrl_csc.py")
     config.model.architecture = "conv"  # the CSC fields are then unknown
     with pytest.raises(ValueError, match=r"unknown field config.model.\w+; known fields: .*, output, norm$"):
         ctrl.validate_config(config)
@@ -65,12 +69,56 @@ def test_ctrl_model_section_follows_its_architecture():
         ctrl.validate_config(config)
 
 
-def test_defaults_round_trip():
-    assert sections.parse(conv_sae.model_config(), conv_sae.ModelConfig, "config.model") == conv_sae.ModelConfig()
-    assert sections.parse(dcea.model_config(), dcea.ModelConfig, "config.model") == dcea.ModelConfig()
-    for architecture, cls in ctrl.MODEL_CONFIGS.items():
-        assert sections.parse(ctrl.model_config(architecture), cls, "config.model") == cls()
-    assert sections.parse(data.default_config(), data.DataConfig, "config.data") == data.DataConfig()
+def test_completion_keeps_what_the_file_set_and_fills_the_rest():
+    written = ml_collections.ConfigDict(dict(task="conv_sae", model=dict(code_dim=7), optim=dict(lr=1),
+                                             code_sparsity=dict()))
+    config = config_files.complete(written)
+    assert config.model.code_dim == 7 and config.model.widths == conv_sae.ModelConfig().widths
+    assert config.optim.lr == 1.0 and isinstance(config.optim.lr, float)
+    assert sections.parse(config.objective, conv_sae.ObjectiveConfig, "config.objective") == conv_sae.ObjectiveConfig()
+    assert sections.parse(config.data, data.DataConfig, "config.data") == data.DataConfig()
+    assert (config.train.num_steps, config.mesh.data, config.seed) == (1000, -1, 0)
+    assert set(written.model) == {"code_dim"} and "objective" not in written  # the input is not changed
+    assert config_files.complete(config).to_dict() == config.to_dict()
+    conv = config_files.complete(ml_collections.ConfigDict(dict(task="ctrl", model=dict(architecture="conv"))))
+    assert sections.parse(conv.model, ctrl.ConvModelConfig, "config.model") == ctrl.ConvModelConfig()
+    with pytest.raises(ValueError, match=r"unknown field config.model.codedim; did you mean config.model.code_dim"):
+        config_files.complete(ml_collections.ConfigDict(dict(task="conv_sae", model=dict(codedim=7))))
+    with pytest.raises(ValueError, match=r"config.task must name a task module"):
+        config_files.complete(ml_collections.ConfigDict(dict(model=dict(code_dim=7))))
+
+
+def test_evaluator_sections_are_completed_from_their_defaults():
+    config = load_config("configs/sc_vae.py:runlocal")
+    assert config.patch_clusters.num_clusters == 4 and config.patch_clusters.max_vectors == 20000
+    assert "segmentation" in config and config.segmentation.num_groups == 2  # declared, not listed
+
+
+def test_configs_import_only_ml_collections():
+    """A config file is data: it imports ml_collections (and the standard library), never the package."""
+    for path in sorted(CONFIGS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top == "ml_collections" or top in sys.stdlib_module_names, \
+                    f"configs/{path.name}:{node.lineno} imports {name}"
+
+
+def test_command_line_overrides_fields_the_file_left_out():
+    argv = ["main", f"--config={CONFIGS / 'csc_ae.py'}:runlocal", "--config.model.power_iters=7",
+            "--config.mesh.fsdp_min_size=5", "--config.optim.decay_factor=0.5"]
+    flag_values = flags.FlagValues()
+    holder = config_files.define_flag("config", "the experiment", flag_values=flag_values, sys_argv=argv)
+    flag_values(argv)
+    config = holder.value
+    assert (config.model.power_iters, config.mesh.fsdp_min_size, config.optim.decay_factor) == (7, 5, 0.5)
+    assert (config.model.num_atoms, config.train.num_steps) == (4, 20)  # the file's runlocal values
 
 
 # dip_denoise is read by sparse_ae.dip, not the training loop; sparse_gan's evaluator needs a
@@ -81,8 +129,13 @@ TASK_CONFIGS = sorted(p.name for p in CONFIGS.glob("*.py") if p.stem != "dip_den
 @pytest.mark.parametrize("arg", ["", "runlocal"])
 @pytest.mark.parametrize("name", TASK_CONFIGS)
 def test_every_config_loads_and_validates(name, arg):
-    config = config_lib.load_config_file(f"{name}:{arg}" if arg else name, root=CONFIGS)
+    config = load_config(f"configs/{name}:{arg}" if arg else f"configs/{name}")
     if name == "sparse_gan.py":
         config_lib.validate(config)
     else:
         validation.validate_run(config)
+
+
+def test_dip_config_loads_with_its_optimizer_completed():
+    config = dip.load_config(f"{CONFIGS / 'dip_denoise.py'}:runlocal")
+    assert optim.validate_optim(config) == optim.OptimConfig(lr=0.01)

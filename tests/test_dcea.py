@@ -221,6 +221,16 @@ def test_poisson_config_recipes(arg, shifts, batch, init_norm):
     assert config.model.eval_shift_average and config.data.random_flip and config.data.random_vflip
 
 
+@pytest.mark.parametrize("steps, decay_every", [(0, 10_000), (3200, 200)])
+def test_authors_recipe_has_their_steplr(steps, decay_every):
+    """400 epochs of Train400 at batch 1 with lr × 0.8 every 25 epochs (their StepLR), no warm-up;
+    a shorter run keeps the schedule's shape."""
+    config = load_config(f"configs/dcea_poisson_denoise.py:untied,authors_recipe,steps={steps}")
+    assert config.train.num_steps == (steps or 160_000)
+    assert (config.optim.schedule, config.optim.decay_every, config.optim.decay_factor) == ("step", decay_every, 0.8)
+    assert config.optim.warmup_steps == 0 and config.optim.eps == 1e-3
+
+
 def test_config_validation_names_fields():
     with pytest.raises(ValueError, match="config.model.stride"):
         dcea.DCEAConfig(one_d=True, stride=2).validate()

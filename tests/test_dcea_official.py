@@ -36,7 +36,7 @@ def official_fixture():
 @pytest.mark.parametrize("name", CHECKED)
 def test_official_network_reproduces_the_authors_outputs(official, name):
     fields, params = dcea_official.load(official / f"{name}.npz")
-    cfg = dcea_task.dcea_config(dcea_task.model_config(**fields, shift_average=True))
+    cfg = dcea_task.dcea_config({**fields, "shift_average": True})
     graphdef, _, rest = split_module(dcea.DCEA(cfg, rngs=nnx.Rngs(0)))
     natural = jax.jit(lambda p, y: nnx.merge(graphdef, p, rest)(y).natural)
     with np.load(official / f"reference_{name}.npz") as reference:

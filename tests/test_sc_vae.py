@@ -15,12 +15,17 @@ from sparse_ae.models import sc_vae, vqgan_blocks
 from sparse_ae.objectives import sc_vae as objectives
 from sparse_ae.sparse_coding import dictionaries
 from sparse_ae.train.tasks import sc_vae as task_lib
+from sparse_ae.utils import sections
 
 TINY = dict(channels=4, channel_mult=(1, 2), num_res_blocks=1, latent_dim=16, num_atoms=32, lista_steps=3)
 
 
+def tiny_model_section(bottleneck: str, **overrides) -> ml_collections.ConfigDict:
+    return sections.complete({"bottleneck": bottleneck, **TINY, **overrides}, sc_vae.ModelConfig, "config.model")
+
+
 def tiny_model(bottleneck: str, num_down: int = 2, size: int = 16, **overrides) -> sc_vae.SCVAE:
-    m = sc_vae.model_config(bottleneck=bottleneck, num_down=num_down, **{**TINY, **overrides})
+    m = tiny_model_section(bottleneck, num_down=num_down, **overrides)
     return sc_vae.SCVAE(m, size, 3, rngs=nnx.Rngs(0))
 
 
@@ -30,7 +35,7 @@ def tiny_config(bottleneck: str = "lista", **model) -> ml_collections.ConfigDict
     config = config_lib.base_config()
     config.task = "sc_vae"
     config.data.update(name="composites", image_size=16, channels=3, batch_size=4, num_eval_examples=6)
-    config.model = sc_vae.model_config(bottleneck=bottleneck, **{**TINY, **model})
+    config.model = tiny_model_section(bottleneck, **model)
     config.train.num_steps = 2
     config.eval.num_images = 4
     config.segmentation = segmentation.default_config()

@@ -351,6 +351,11 @@ def decoder_kernel(params) -> jax.Array:
     return params["kernel"] if "kernel" in params else params["decoder"]
 
 
+def with_kernels(params, kernel: jax.Array):
+    """``params`` with every kernel (the tied one, or encoder, loop and decoder) set to ``kernel``."""
+    return {**params, **{k: kernel for k in KERNELS if k in params}}
+
+
 def restart_atoms(params, code: jax.Array, residual: jax.Array, coherence: float = RESTART_COHERENCE):
     """(params, number restarted): each atom m of :func:`atoms_to_restart` (judged on the decoder
     dictionary) takes the residual window (``residual`` (B, H, W, C) = −∂NLL/∂η at the fit) of

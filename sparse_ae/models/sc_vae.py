@@ -61,13 +61,6 @@ class ModelConfig:
     ema_decay: float = 0.99                        # decay of those EMA updates
 
 
-def model_config(**overrides) -> ml_collections.ConfigDict:
-    """Defaults of ``config.model`` (fields: :class:`ModelConfig`); keywords replace them."""
-    config = ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
-    config.update(overrides)
-    return config
-
-
 def validate(model: ml_collections.ConfigDict, image_size: int, field: str = "config.model") -> None:
     """ValueError/TypeError naming ``field.<key>`` (or config.data.image_size) for a bad model config."""
     m = sections.parse(model, ModelConfig, field)
@@ -218,7 +211,7 @@ class Output(NamedTuple):
 
 
 class SCVAE(nnx.Module):
-    """Encoder, bottleneck (``m.bottleneck``) and decoder; ``m`` = ``config.model`` (:func:`model_config`)."""
+    """Encoder, bottleneck (``m.bottleneck``) and decoder; ``m`` = ``config.model`` (:class:`ModelConfig`)."""
 
     def __init__(self, m: ml_collections.ConfigDict, image_size: int, image_channels: int, *, rngs: nnx.Rngs):
         validate(m, image_size)

@@ -19,9 +19,8 @@ import sys
 import jax
 import jax.numpy as jnp
 
-from sparse_ae import config as config_lib
 from sparse_ae.models import dcea_official
-from sparse_ae.train import checkpointing, loop, validation
+from sparse_ae.train import checkpointing, config_files, loop, validation
 
 DEFAULT_CONFIG = "configs/dcea_poisson_denoise.py"
 
@@ -31,7 +30,7 @@ def imported_config(npz_path: str, config_file: str = DEFAULT_CONFIG):
     replaced by the network's (validated), and the network's parameters."""
     fields, params = dcea_official.load(npz_path)
     variant = "tied" if fields["tied"] else "untied"
-    config = config_lib.load_config_file(f"{config_file}:{variant},peak={fields['peak']:g}")
+    config = config_files.load(f"{config_file}:{variant},peak={fields['peak']:g}")
     config.model.update(fields)
     validation.validate_run(config, num_devices=jax.device_count(), process_count=jax.process_count())
     return config, params

@@ -30,7 +30,7 @@ from absl import logging
 
 from sparse_ae import data as data_lib
 from sparse_ae import evaluators
-from sparse_ae.train import checkpointing, sharding, validation, writers
+from sparse_ae.train import checkpointing, config_files, sharding, validation, writers
 from sparse_ae.train.state import global_norms
 from sparse_ae.train.task import Task, get_task
 
@@ -211,7 +211,9 @@ def _check_finite(pending, last_good: int | None, directory) -> list[tuple[int, 
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Any:
-    """Trains ``config`` in ``workdir`` (resuming from its newest good checkpoint); returns the state."""
+    """Trains ``config`` (its left-out fields at their defaults) in ``workdir``, resuming from its
+    newest good checkpoint; returns the state."""
+    config = config_files.complete(config)
     validation.validate_run(config, num_devices=jax.device_count(), process_count=jax.process_count())
     workdir = check_workdir(workdir)
     if jax.process_index() == 0:

@@ -4,6 +4,9 @@ A task is one module ``sparse_ae/train/tasks/<name>.py`` selected by ``config.ta
 It defines
 
     def make_task(config: ml_collections.ConfigDict) -> Task: ...
+    def config_sections(config) -> dict[str, type]: ...  # optional: the frozen dataclass of each
+                                               # of its sections ({"model": ModelConfig}); a
+                                               # config file sets only what differs from them
     def validate_config(config) -> None: ...   # optional: raise ValueError/TypeError naming the
                                                # field (e.g. "config.model.num_atoms"), called
                                                # before anything compiles

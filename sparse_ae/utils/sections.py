@@ -5,6 +5,7 @@ fields carry a type, a default (or none: the field is required) and a comment. :
 turns the ConfigDict into that dataclass and names any problem as ``config.<section>.<field>``:
 an unknown field (with the nearest known name), a missing required one, a wrong type, or a
 value outside a ``Literal[...]`` choice. An int is accepted where a float is declared.
+:func:`complete` fills a section that a config file wrote in part with the dataclass's defaults.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import difflib
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
+
+import ml_collections
 
 T = TypeVar("T")
 
@@ -93,3 +96,9 @@ def parse_section(config: Any, name: str, cls: type[T]) -> T:
         raise ValueError(f"missing field(s) {', '.join(f'config.{name}.{k}' for k in missing)}; "
                          f"the defaults are those of {cls.__qualname__}")
     return parsed
+
+
+def complete(values: Any, cls: type, where: str) -> ml_collections.ConfigDict:
+    """``values`` (a section as a config file wrote it, possibly in part) with every other field
+    at ``cls``'s default, checked by :func:`parse`, as a ConfigDict."""
+    return ml_collections.ConfigDict(dataclasses.asdict(parse(values, cls, where)))

@@ -16,7 +16,6 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 from flax import nnx
 
 from sparse_ae import optim
@@ -56,14 +55,9 @@ class ObjectiveConfig:
     mask_rate: float = 0.5
 
 
-def model_config() -> ml_collections.ConfigDict:
-    """The default ``config.model`` (fields: :class:`ModelConfig`)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
-
-
-def objective_config() -> ml_collections.ConfigDict:
-    """The default ``config.objective`` (fields: :class:`ObjectiveConfig`)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(ObjectiveConfig()))
+def config_sections(config) -> dict[str, type]:
+    """The dataclass of each of this task's config sections."""
+    return {"model": ModelConfig, "objective": ObjectiveConfig}
 
 
 def validate_config(config) -> None:

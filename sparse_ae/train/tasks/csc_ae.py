@@ -57,9 +57,9 @@ class ModelConfig:
     lipschitz_margin: float = 1.05
 
 
-def model_config() -> ml_collections.ConfigDict:
-    """The default ``config.model`` (fields: :class:`ModelConfig`)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
+def config_sections(config) -> dict[str, type]:
+    """The dataclass of each of this task's config sections."""
+    return {"model": ModelConfig}
 
 
 def validate_config(config) -> None:

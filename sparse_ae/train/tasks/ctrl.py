@@ -30,7 +30,6 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 from flax import nnx
 
 from sparse_ae import data as data_lib
@@ -136,14 +135,9 @@ def _model_class(architecture: str) -> type[CSCModelConfig | ConvModelConfig]:
     return MODEL_CONFIGS[architecture]
 
 
-def model_config(architecture: str = "csc") -> ml_collections.ConfigDict:
-    """Defaults of ``config.model`` for ``architecture`` (:class:`CSCModelConfig` or :class:`ConvModelConfig`)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(_model_class(architecture)()))
-
-
-def objective_config() -> ml_collections.ConfigDict:
-    """Defaults of ``config.objective`` (:class:`ObjectiveConfig`)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(ObjectiveConfig()))
+def config_sections(config) -> dict[str, type]:
+    """The dataclass of each of this task's config sections (the model's by its architecture)."""
+    return {"model": _model_class(config.get("model", {}).get("architecture", "csc")), "objective": ObjectiveConfig}
 
 
 def parse_model(config) -> CSCModelConfig | ConvModelConfig:

@@ -13,8 +13,9 @@ Two objectives (``config.model.objective``):
 and the task's own; ``restart_atoms``: after each step, atoms without a non-zero code in the
 batch, or delayed copies of a busier atom, restart from the batch's highest-energy residual
 windows, see :func:`restart_atoms`). ``eval_step`` returns "reconstruction" (x̂, or the rate estimate for
-"nll"), "target", "noisy" and "natural"; an optional ``batch["noise_seed"]`` (B,) int32 selects
-the noise draw of each example.
+"nll"), "target", "noisy", "natural" and, for "nll", "nll" (each example's negative
+log-likelihood per observation); an optional ``batch["noise_seed"]`` (B,) int32 selects the noise
+draw of each example. ``init_dictionary`` starts every kernel from a saved dictionary.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-import ml_collections
+import numpy as np
 from flax import nnx
 
 from sparse_ae import optim
-from sparse_ae.models.dcea import DCEA, DCEAConfig, decoder_kernel, restart_atoms
+from sparse_ae.models.dcea import DCEA, DCEAConfig, decoder_kernel, restart_atoms, with_kernels
 from sparse_ae.sparse_coding import families, metrics as sc_metrics
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
@@ -52,11 +53,14 @@ class ModelConfig(DCEAConfig):
     noise_draws: int = 10
     # After each step, restart unused or duplicated atoms (:func:`restart_atoms`).
     restart_atoms: bool = False
+    # An .npy of the initial dictionary (kh, kw, num_filters, channels), used as it is by every
+    # kernel (tied or untied); "": drawn at random (init_norm).
+    init_dictionary: str = ""
 
 
-def model_config(**overrides) -> ml_collections.ConfigDict:
-    """Defaults of ``config.model`` (the paper's Poisson DCEA-C); keywords replace fields."""
-    return ml_collections.ConfigDict(dataclasses.asdict(sections.parse(overrides, ModelConfig, "config.model")))
+def config_sections(config) -> dict[str, type]:
+    """The dataclass of each of this task's config sections."""
+    return {"model": ModelConfig}
 
 
 def dcea_config(model, *, eval_mode: bool = False) -> DCEAConfig:
@@ -84,6 +88,19 @@ def validate_config(config) -> None:
         raise ValueError(f"config.model.channels={m.channels} must equal config.data.channels={config.data.channels}")
 
 
+def initial_dictionary(path: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The float32 kernel of shape ``shape`` saved in ``path`` (.npy); ValueError naming
+    ``config.model.init_dictionary`` when it cannot be read or has another shape."""
+    try:
+        kernel = np.load(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"config.model.init_dictionary={path!r} is not a readable .npy file: {err}") from err
+    if kernel.shape != tuple(shape):
+        raise ValueError(f"config.model.init_dictionary={path!r} holds an array of shape {kernel.shape}; the model's "
+                         f"dictionary is {tuple(shape)} (kh, kw, num_filters, channels)")
+    return kernel.astype(np.float32)
+
+
 def observations(model, batch) -> jax.Array:
     """The model input of objective "nll": counts (Binomial, Poisson) or the image (Gaussian)."""
     return batch["image"] if model.family == "gaussian" else batch["counts"]
@@ -100,7 +117,8 @@ def make_task(config) -> Task:
     train_cfg, eval_cfg = dcea_config(m), dcea_config(m, eval_mode=True)
     family = families.get_family(m.family, trials=m.trials)
     # Structure only: abstract modules skip the initial kernels' power iterations.
-    graphdef, _, rest = split_module(nnx.eval_shape(lambda: DCEA(train_cfg, rngs=nnx.Rngs(0))))
+    graphdef, abstract, rest = split_module(nnx.eval_shape(lambda: DCEA(train_cfg, rngs=nnx.Rngs(0))))
+    initial = initial_dictionary(m.init_dictionary, decoder_kernel(abstract).shape) if m.init_dictionary else None
     eval_graphdef, _, _ = split_module(nnx.eval_shape(lambda: DCEA(eval_cfg, rngs=nnx.Rngs(0))))
     tx = optim.make_optimizer(config.optim, config.train.num_steps)
 
@@ -120,6 +138,8 @@ def make_task(config) -> Task:
     def init(rng, batch):
         del batch  # parameters do not depend on the data
         _, params, _ = split_module(DCEA(train_cfg, rngs=nnx.Rngs(params=rng)))
+        if initial is not None:
+            params = with_kernels(params, jnp.asarray(initial))
         return TrainState.create(params, tx)
 
     def train_step(state, batch, rng):
@@ -155,7 +175,10 @@ def make_task(config) -> Task:
             y, q = y[:, 0], q[:, 0]
             noisy, target = q * y, batch["image"]
         natural = model(state.params, eval_mode=True)(y).natural
-        return {"reconstruction": estimate(natural, q), "target": target, "noisy": noisy, "natural": natural}
+        outputs = {"reconstruction": estimate(natural, q), "target": target, "noisy": noisy, "natural": natural}
+        if m.objective == "nll":
+            outputs["nll"] = jax.vmap(family.nll)(y, natural) / np.prod(y.shape[1:])
+        return outputs
 
     def images(state, batch):
         del batch

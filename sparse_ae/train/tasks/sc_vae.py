@@ -40,6 +40,11 @@ class CodecTask(Task):
     decode: Callable | None = None
 
 
+def config_sections(config) -> dict[str, type]:
+    """The dataclass of this task's config section."""
+    return {"model": sc_vae_model.ModelConfig}
+
+
 def validate_config(config) -> None:
     sc_vae_model.validate(config.model, config.data.image_size)
 

@@ -20,7 +20,6 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 from flax import nnx
 
 from sparse_ae import optim
@@ -61,14 +60,9 @@ class ObjectiveConfig:
     disc_steps: int = 1
 
 
-def model_config() -> ml_collections.ConfigDict:
-    """The default ``config.model`` (fields: :class:`ModelConfig`)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
-
-
-def objective_config() -> ml_collections.ConfigDict:
-    """The default ``config.objective`` (fields: :class:`ObjectiveConfig`)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(ObjectiveConfig()))
+def config_sections(config) -> dict[str, type]:
+    """The dataclass of each of this task's config sections (``optim_disc``: the discriminator's optimizer)."""
+    return {"model": ModelConfig, "objective": ObjectiveConfig, "optim_disc": optim.OptimConfig}
 
 
 def layer_shapes(config) -> list[tuple[int, int, int]]:
