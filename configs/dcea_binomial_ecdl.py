@@ -15,8 +15,9 @@ max_ω Σ_c|ĥ_c(ω)|² ≈ 40 for unit-norm templates of this length; threshold
 Atoms are unit-normalised inside the call; the threshold is fixed (not learned). One reweighting
 pass (T more steps with thresholds λ·step·ε/(|x̄| + ε), ε ≈ a fifth of an event's code) takes
 most of ℓ1's shrinkage off the events, and unused or duplicated atoms restart from residual
-windows after each step (``restart_atoms``), with which one of three random starts found every
-template (``benchmarks.dcea_ecdl``, which picks it by held-out NLL).
+windows after each step (``restart_atoms``), with which random starts recover templates up to a
+delay (which ones depends on the training draws; ``benchmarks.dcea_ecdl`` picks the start of
+lowest held-out NLL, evaluator ``likelihood``).
 """
 
 import math

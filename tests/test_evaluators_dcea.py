@@ -11,7 +11,8 @@ import pytest
 
 from conftest import load_config
 from sparse_ae.data import binomial_spikes
-from sparse_ae.evaluators import dictionary_recovery, poisson_denoising
+from sparse_ae.evaluators import dictionary_recovery, likelihood, poisson_denoising
+from sparse_ae.sparse_coding import families
 from sparse_ae.train.tasks import dcea as dcea_task
 
 
@@ -52,3 +53,28 @@ def test_dictionary_recovery_reads_the_tasks_declared_dictionary():
     assert images["dictionary/templates_vs_learned"].shape[0] == 2 * spikes.num_templates
     with pytest.raises(ValueError, match="needs a task with a dictionary"):
         dictionary_recovery.evaluate(dataclasses.replace(task, dictionary=None), state, {}, config)
+
+
+def test_initial_dictionary_and_held_out_likelihood(tmp_path):
+    """``model.init_dictionary`` starts the kernel from a file (the recovery errors are then those of
+    the file's atoms); ``likelihood`` averages eval_step's per-example NLL per bin."""
+    true = binomial_spikes.templates(binomial_spikes.SpikesConfig())
+    np.save(tmp_path / "start.npy", true.T[None, :, :, None])
+    config = load_config("configs/dcea_binomial_ecdl.py:runlocal")
+    config.model.init_dictionary = str(tmp_path / "start.npy")
+    examples = [binomial_spikes.simulate(binomial_spikes.SpikesConfig(), 500, np.random.default_rng(i)) for i in range(3)]
+    batch = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+    task = dcea_task.make_task(config)
+    state = task.init(jax.random.key(0), batch)
+    scalars, _ = dictionary_recovery.evaluate(task, state, {}, config)
+    assert scalars["dictionary/err_max"] < 1e-3 and scalars[f"dictionary/err_shift{dictionary_recovery.SHIFT}_2"] < 1e-3
+    outputs = jax.jit(task.eval_step)(state, batch)
+    family = families.get_family("binomial", trials=config.model.trials)
+    expected = [float(family.nll(batch["counts"][i], outputs["natural"][i])) / 500 for i in range(3)]
+    np.testing.assert_allclose(outputs["nll"], expected, rtol=1e-5)
+    scalars, _ = likelihood.evaluate(task, state, {"test": lambda: iter([{**batch, "valid": np.ones(3, bool)}])}, config)
+    assert scalars["test/nll"] == pytest.approx(np.mean(expected), rel=1e-5)
+    np.save(tmp_path / "wrong.npy", true.T[None, :40, :, None])
+    config.model.init_dictionary = str(tmp_path / "wrong.npy")
+    with pytest.raises(ValueError, match=r"config.model.init_dictionary=.*shape \(1, 40, 3, 1\); the model's dictionary is \(1, 50, 3, 1\)"):
+        dcea_task.make_task(config)

@@ -5,7 +5,7 @@ best one-to-one matching of atoms to templates (Hungarian algorithm on |⟨h, ĥ
 the error sign-invariant). With ``max_shift`` = S > 0 each pair's ⟨h, ĥ⟩ is the largest over integer
 delays of ĥ by at most S samples (zero-filled), for the delay ambiguity of convolutional atoms.
 Scalars (split-independent, keyed ``dictionary/...``): ``err_max``, ``err_mean`` and ``err_<c>``
-per template, and ``err_max_shift<S>`` with delays up to ``SHIFT`` samples. Images: templates and
+per template, and ``err_max_shift<S>`` and ``err_shift<S>_<c>`` with delays up to ``SHIFT`` samples. Images: templates and
 matched atoms as 1-row strips.
 """
 
@@ -56,9 +56,11 @@ def evaluate(task, state, datasets, config):
                          f"got {kernel.shape}")
     learned = kernel[0, :, :, 0].T
     errors, matched = template_errors(true, learned)
+    shifted, _ = template_errors(true, learned, SHIFT)
     scalars = {"dictionary/err_max": float(errors.max()), "dictionary/err_mean": float(errors.mean()),
                **{f"dictionary/err_{c}": float(e) for c, e in enumerate(errors)},
-               f"dictionary/err_max_shift{SHIFT}": float(template_errors(true, learned, SHIFT)[0].max())}
+               f"dictionary/err_max_shift{SHIFT}": float(shifted.max()),
+               **{f"dictionary/err_shift{SHIFT}_{c}": float(e) for c, e in enumerate(shifted)}}
     signs = np.sign(np.sum(true * learned[matched], axis=1, keepdims=True))
     strips = np.concatenate([true, signs * learned[matched] / np.linalg.norm(learned[matched], axis=1, keepdims=True)])
     low, high = strips.min(axis=1, keepdims=True), strips.max(axis=1, keepdims=True)
