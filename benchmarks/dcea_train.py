@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import json
 import pathlib
+import textwrap
 import time
 
 import jax
@@ -102,17 +103,25 @@ def official_psnr(variant: str, peak: float, images, draws: int) -> float | None
     return set12_psnr(task, state.replace(params=params), images, draws)
 
 
+def legend_label(spec: str) -> str:
+    """A schedule spec as a short legend entry: its overrides without section names, wrapped."""
+    schedule, *overrides = spec.split(":")
+    fields = ", ".join(override.split(".", 1)[-1] for override in overrides)
+    return "\n".join([schedule, *textwrap.wrap(fields, 36)])
+
+
 def plot(rows: list[dict], official: float | None, title: str, path: pathlib.Path, machine: str) -> None:
     """PSNR against training hours per schedule, the authors' network as a horizontal line."""
     figure, axes = plt.subplots(figsize=(6, 4))
     for schedule in dict.fromkeys(r["schedule"] for r in rows):
         mine = [r for r in rows if r["schedule"] == schedule]
-        axes.plot([r["train minutes"] / 60 for r in mine], [r["Set12 PSNR"] for r in mine], "o-", label=schedule)
+        axes.plot([r["train minutes"] / 60 for r in mine], [r["Set12 PSNR"] for r in mine], "o-",
+                  label=legend_label(schedule))
     if official is not None:
         axes.axhline(official, color="k", linestyle="--", label="authors' weights")
     axes.set(xlabel=f"training hours (step time, {machine})", ylabel="PSNR (dB)", title=title)
     axes.grid(alpha=0.3)
-    axes.legend()
+    axes.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

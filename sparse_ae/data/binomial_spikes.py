@@ -33,19 +33,15 @@ TEMPLATE_KINDS = ("sines", "random_smooth")
 class SpikesConfig:
     """``config.data.spikes``: the Binomial spike-train model of DCEA's dictionary learning."""
 
-    # Number C of ground-truth templates, and their length K in samples.
-    num_templates: int = 3
-    template_length: int = 50
+    num_templates: int = 3            # C ground-truth templates
+    template_length: int = 50         # K samples each
     # "sines" (h_c ∝ sin(π (c + 1) (t + ½) / K) under a raised half-cosine onset, distinct and
     # fixed) or "random_smooth" (Gaussian-smoothed white noise drawn from template_seed).
     template_kind: str = "sines"
     template_seed: int = 0
-    # M, Binomial trials per time bin.
-    trials: int = 30
-    # Baseline natural parameter: sigmoid(mu) is the background spike probability.
-    mu: float = 0.0
-    # Events per template and example, with amplitudes uniform in [amp_min, amp_max].
-    events_per_template: int = 4
+    trials: int = 30                  # M, Binomial trials per time bin
+    mu: float = 0.0                   # baseline natural parameter: sigmoid(mu) = background rate
+    events_per_template: int = 4      # per example, with amplitudes uniform in [amp_min, amp_max]
     amp_min: float = 12.0
     amp_max: float = 20.0
 

@@ -35,26 +35,16 @@ from sparse_ae.utils.images import rescale
 class ModelConfig:
     """``config.model`` of task ``csc_ae``."""
 
-    # Number of atoms M of the convolutional dictionary.
-    num_atoms: int = 16
-    # Atom height = width k.
-    kernel_size: int = 5
-    # Stride of the synthesis convolution (the code is image_size / stride on a side).
-    stride: int = 1
-    # Boundary of the convolution.
-    boundary: Literal["circular", "zero"] = "circular"
-    # Unrolled FISTA steps T.
-    num_iters: int = 10
-    # L1 weight λ.
-    lam: float = 0.05
-    # Constrain the code to be nonnegative.
-    nonneg: bool = False
-    # Power iterations for the first Lipschitz estimate.
-    power_iters_init: int = 50
-    # Power iterations per training step (warm-started).
-    power_iters: int = 3
-    # ≥ 1: the step is 1/(margin·L), guarding against the estimate lagging the dictionary.
-    lipschitz_margin: float = 1.05
+    num_atoms: int = 16                              # atoms M of the convolutional dictionary
+    kernel_size: int = 5                             # atom height = width k
+    stride: int = 1                                  # of the synthesis (code: image_size / stride a side)
+    boundary: Literal["circular", "zero"] = "circular"  # of the convolution
+    num_iters: int = 10                              # unrolled FISTA steps T
+    lam: float = 0.05                                # L1 weight λ
+    nonneg: bool = False                             # non-negative code
+    power_iters_init: int = 50                       # power iterations of the first Lipschitz estimate
+    power_iters: int = 3                             # ... per training step (warm-started)
+    lipschitz_margin: float = 1.05                   # ≥ 1: step 1/(margin·L), for an estimate that lags
 
 
 def config_sections(config) -> dict[str, type]:
