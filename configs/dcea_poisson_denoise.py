@@ -12,9 +12,10 @@ crops per step and atoms initialised at 1/sqrt(5·‖H‖²). ``authors_recipe``
 do: each step through the average of all 49 shifted canvases of one crop (``shift_average``,
 which can also be set alone) from their initial scale (``init_norm="authors"``, atoms ~9x
 smaller), for their 400 epochs (160,000 steps of Train400) with their StepLR (lr × 0.8 every 25
-epochs, no warm-up; with ``steps=N`` its 15 decays spread over N). Measured on 2 CPU cores (DCEA-UC, peak 4, Set12 01–07): one shift reaches 21.5 dB in
-2.5 minutes, all shifts 21.2 dB after 10 and 21.7 dB after 40; with the authors' initial scale,
-all shifts are at 16.7 dB after 300 steps against 20.4 dB with ours. The recipes differ in
+epochs, no warm-up; with ``steps=N`` its 15 decays spread over N). Measured on 2 CPU cores
+(DCEA-UC, peak 4, Set12 01–07): one shift reaches 21.5 dB in 2.5 minutes, all shifts 21.2 dB
+after 10 and 21.7 dB after 40; with the authors' initial scale, all shifts are at 16.7 dB after
+300 steps against 20.4 dB with ours. The recipes differ in
 their networks: the authors' weights owe 7.2 dB of their Set12 PSNR to the 49-shift average,
 networks trained on one shift 0.3 dB. Evaluation always averages the 49 shifts unless
 ``eval_shift_average=false``. This project's earlier network stays selectable:

@@ -1,9 +1,10 @@
 """Train: ``python -m sparse_ae.main --config=configs/X.py[:args] --workdir=DIR [--config.a.b=v]``.
 
-The config file's fields, with every field it leaves out at its default, can each be overridden
-with ``--config.<section>.<field>=value``. Re-running with the same ``--workdir`` resumes from the newest good checkpoint. ``--distributed``
-(or ``JAX_COORDINATOR_ADDRESS`` in the environment) calls ``jax.distributed.initialize()``
-before anything touches a device; every process runs the same command.
+The config file's fields, with every field it leaves out at its default, can each be overridden with
+``--config.<section>.<field>=value``. Re-running with the same ``--workdir`` resumes from the newest
+good checkpoint. ``--distributed`` (or ``JAX_COORDINATOR_ADDRESS`` in the environment) calls
+``jax.distributed.initialize()`` before anything touches a device; every process runs the same
+command.
 """
 
 from __future__ import annotations

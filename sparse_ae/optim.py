@@ -1,7 +1,7 @@
 """Optax optimizers and learning-rate schedules from a config section (``config.optim``).
 
 Fields: :class:`OptimConfig`. A task with two players (a game) keeps a second section of the same
-shape, e.g. ``config.optim_disc = optim_config(lr=...)``, validated with
+shape, e.g. ``config.optim_disc = dict(lr=...)`` (its other fields at their defaults), validated with
 ``validate_optim(config, "optim_disc")``.
 """
 

@@ -5,8 +5,8 @@ best one-to-one matching of atoms to templates (Hungarian algorithm on |⟨h, ĥ
 the error sign-invariant). With ``max_shift`` = S > 0 each pair's ⟨h, ĥ⟩ is the largest over integer
 delays of ĥ by at most S samples (zero-filled), for the delay ambiguity of convolutional atoms.
 Scalars (split-independent, keyed ``dictionary/...``): ``err_max``, ``err_mean`` and ``err_<c>``
-per template, and ``err_max_shift<S>`` and ``err_shift<S>_<c>`` with delays up to ``SHIFT`` samples. Images: templates and
-matched atoms as 1-row strips.
+per template, and ``err_max_shift<S>`` and ``err_shift<S>_<c>`` with delays up to ``SHIFT``
+samples. Images: templates and matched atoms as 1-row strips.
 """
 
 from __future__ import annotations
