@@ -19,10 +19,18 @@ DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 # Compilation dominates most tests; a persistent cache makes every run after the first several
 # times faster. SPARSE_AE_TEST_JAX_CACHE names another folder, or "" to turn it off.
 JAX_CACHE = os.environ.get("SPARSE_AE_TEST_JAX_CACHE", str(REPO / ".cache" / "jax-tests"))
+# The tests' arrays are tiny, so XLA compiles without LLVM's costly optimisations (about 40 % less
+# time on a cold cache). SPARSE_AE_TEST_XLA_FLAGS="" compiles as users do. The processes the tests
+# start compile the same way (a resumed run must match an uninterrupted one bitwise), except the
+# quick run of every benchmark, which runs with USER_XLA_FLAGS as users run it.
+TEST_XLA_FLAGS = os.environ.get("SPARSE_AE_TEST_XLA_FLAGS",
+                                "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
+USER_XLA_FLAGS = os.environ.get("XLA_FLAGS", "")
 
 
 def pytest_configure(config):
     del config  # unused
+    os.environ["XLA_FLAGS"] = f"{USER_XLA_FLAGS} {TEST_XLA_FLAGS}".strip()   # before JAX starts its backend
     if JAX_CACHE:
         import jax  # pylint: disable=import-outside-toplevel
 

@@ -19,10 +19,10 @@ from sparse_ae.sparse_coding import dictionaries, families, operators, prox, sol
 from sparse_ae.train.tasks import dcea as dcea_task
 
 
-CONV_CASES = [  # (signal shape (B, H, W, C), kernel (kh, kw, M, C), stride)
+CONV_CASES = [  # (signal shape (B, H, W, C), kernel (kh, kw, M, C), stride); the paper's in the fast loop
     ((2, 21, 28, 1), (11, 11, 5, 1), 7),    # the paper's shape: k > s, one channel
-    ((2, 12, 12, 2), (3, 3, 4, 2), 2),      # several channels
-    ((3, 1, 40, 1), (1, 9, 3, 1), 1),       # 1-D signals, H = 1
+    pytest.param((2, 12, 12, 2), (3, 3, 4, 2), 2, marks=pytest.mark.slow),   # several channels
+    pytest.param((3, 1, 40, 1), (1, 9, 3, 1), 1, marks=pytest.mark.slow),    # 1-D signals, H = 1
 ]
 
 
@@ -41,7 +41,7 @@ def test_patch_convolutions_equal_core_operators(signal_shape, kernel_shape, str
 
 @pytest.mark.parametrize("signal_shape,kernel_shape,stride", [
     ((2, 25, 32, 1), (11, 11, 5, 1), 7),    # k > s; (H − k) % s = 0 and ≠ 0
-    ((2, 13, 11, 2), (3, 3, 4, 2), 2)])     # k < s·⌈k/s⌉, several channels
+    pytest.param((2, 13, 11, 2), (3, 3, 4, 2), 2, marks=pytest.mark.slow)])   # k < s·⌈k/s⌉, several channels
 def test_valid_convolutions_are_torch_conv2d_and_adjoint(signal_shape, kernel_shape, stride):
     with jax.enable_x64(True):
         keys = jax.random.split(jax.random.key(0), 3)
@@ -78,8 +78,8 @@ def _observations(family: str, trials: int, shape, key) -> jax.Array:
 
 
 @pytest.mark.parametrize("family,trials,accelerated,fast", [
-    ("gaussian", 1, True, True), ("binomial", 5, False, True), ("poisson", 1, True, False),
-    ("poisson", 1, False, True)])
+    ("gaussian", 1, True, True), pytest.param("binomial", 5, False, True, marks=pytest.mark.slow),
+    ("poisson", 1, True, False), pytest.param("poisson", 1, False, True, marks=pytest.mark.slow)])
 def test_tied_encoder_equals_core_proximal_gradient(family, trials, accelerated, fast):
     cfg = _small_config(family=family, trials=trials, accelerated=accelerated, fast=fast, mu=0.1, nonneg=False)
     model = dcea.DCEA(cfg, rngs=nnx.Rngs(1))
@@ -169,7 +169,7 @@ def test_rounded_layout_and_shift_mean():
 
 
 @pytest.mark.parametrize("layout", dcea.LAYOUTS)
-@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("fast", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_shift_averaged_model_is_the_mean_of_its_canvases(layout, fast):
     cfg = _small_config(family="poisson", stride=3, shift_average=True, layout=layout, fast=fast)
     counts = _observations("poisson", 1, (1, 12, 12, 1), jax.random.key(1))

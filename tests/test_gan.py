@@ -39,7 +39,7 @@ def _changed(a, b, only: str = "") -> list[bool]:
     return [not np.array_equal(x, y) for (path, x), y in pairs if only in jax.tree_util.keystr(path)]
 
 
-@pytest.mark.parametrize("arg", ["reg=ml,runlocal", "reg=l1,loss=wgan_gp,runlocal"])
+@pytest.mark.parametrize("arg", ["reg=ml,runlocal", pytest.param("reg=l1,loss=wgan_gp,runlocal", marks=pytest.mark.slow)])
 def test_one_step_updates_both_players(arg):
     config = gan_config(arg)
     config.objective.disc_steps = min(config.objective.disc_steps, 2)

@@ -177,7 +177,8 @@ def test_bad_inputs_give_clear_errors():
 
 
 # ------------------------------------------------------------------------------ task + evaluators
-@pytest.mark.parametrize("bottleneck,ema", [("lista", False), ("vq", False), pytest.param("vq", True, marks=pytest.mark.slow),
+@pytest.mark.parametrize("bottleneck,ema", [("lista", False), pytest.param("vq", False, marks=pytest.mark.slow),
+                                            pytest.param("vq", True, marks=pytest.mark.slow),
                                             pytest.param("none", False, marks=pytest.mark.slow)])
 def test_task_train_and_eval_steps(bottleneck, ema):
     config = tiny_config(bottleneck, vq_ema=ema, num_down=1, channel_mult=(1,))  # small: compile time
@@ -207,6 +208,7 @@ def test_task_train_and_eval_steps(bottleneck, ema):
     np.testing.assert_allclose(task.decode(new_state, outputs["code"]), outputs["reconstruction"], atol=1e-5)
 
 
+@pytest.mark.slow  # trains 100 steps
 def test_lista_codes_stay_nonzero_in_training():
     """At the paper's balance of the loss terms the codes stay alive; with latent terms H·W·C times
     heavier (a per-pixel MSE next to unscaled latent sums) every code of this model is zero by step 50."""

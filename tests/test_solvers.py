@@ -111,7 +111,8 @@ def test_proximal_gradient_generic_with_history():
     np.testing.assert_allclose(history[-1], 1.3, atol=1e-5)
 
 
-@pytest.mark.parametrize("stride,boundary,modes", [(1, "circular", ("rev", "fwd")), (2, "zero", ("rev",))])
+@pytest.mark.parametrize("stride,boundary,modes", [(1, "circular", ("rev", "fwd")),
+                                                   pytest.param(2, "zero", ("rev",), marks=pytest.mark.slow)])
 def test_gradient_through_unrolled_conv_fista_matches_finite_differences(stride, boundary, modes):
     """d/d(kernel, x) of the reconstruction loss after 5 unrolled FISTA steps, float64."""
     with jax.enable_x64(True):
