@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
 import pathlib
 from typing import Any, Literal
@@ -98,11 +99,16 @@ TOP_LEVEL = {"task": (str, ""), "seed": (int, 0), "runlocal": (bool, False)}
 def load_config_file(spec: str | os.PathLike, root: str | os.PathLike | None = None) -> ml_collections.ConfigDict:
     """``get_config(args)`` of the config file in ``spec`` = ``"path/to/x.py[:arg]"`` (as ``--config``
     takes it): ``arg`` parsed against the file's ``ARGS`` (:func:`parse_arg`); a relative path is
-    read from ``root`` (default: the working directory). The config is as the file wrote it."""
+    read from ``root`` (default: the working directory). The config is as the file wrote it.
+    A ``.json`` file (a workdir's ``config.json``) is read as the config itself."""
     path_text, _, arg = os.fspath(spec).partition(":")
     path = pathlib.Path(root or ".") / path_text
     if not path.is_file():
         raise ValueError(f"config file {os.fspath(path)!r} does not exist")
+    if path.suffix == ".json":
+        if arg:
+            raise ValueError(f"--config={os.fspath(spec)}: a .json config takes no arguments; drop ':{arg}'")
+        return ml_collections.ConfigDict(json.loads(path.read_text()))
     module_spec = importlib.util.spec_from_file_location(f"sparse_ae_config_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)

@@ -218,11 +218,12 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
 
     from sparse_ae.train import config_files
+    from sparse_ae.utils import cli
 
     _CONFIG = config_files.define_flag("config", "configs/dip_denoise.py[:reg=l0inf,...]", fill=complete)
     _WORKDIR = flags.DEFINE_string("workdir", None, "folder for metrics.json and the averaged outputs")
     flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    cli.run(main)

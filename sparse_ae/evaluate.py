@@ -5,21 +5,22 @@ Restores the newest good (or the given) checkpoint, runs the config's evaluators
 table and merges the scalars into ``DIR/metrics.json``. ``--images`` evaluates on every image of
 a folder of your own (the ``image_folder`` source, shorter side resized to the run's image size
 and centre-cropped; full size for the Poisson-denoising protocol).
-The run's config is read from ``DIR/config.json``; ``--config.<field>=...`` overrides fields.
+The run's config is read from ``DIR/config.json``; ``--config.<section>.<field>=value`` overrides
+fields as in training. A mistake is reported in one line (``--verbose`` shows the traceback).
 """
 
 from __future__ import annotations
 
-import json
 import pathlib
 
-import ml_collections
 from absl import app, flags
 
 from sparse_ae.train import config_files
-from sparse_ae.utils import distributed, log
+from sparse_ae.utils import cli, distributed, log
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "a training workdir (holds config.json and checkpoints/)")
+_CONFIG = config_files.define_flag("config", "the run's config (default: WORKDIR/config.json); override "
+                                             "fields with --config.<section>.<field>=value")
 _IMAGES = flags.DEFINE_string("images", None, "evaluate on this folder of images instead of the config's data")
 _SPLIT = flags.DEFINE_list("split", None, "comma-separated splits (default: config.eval.splits)")
 _STEP = flags.DEFINE_integer("step", None, "checkpoint step to restore (default: newest good one)")
@@ -27,31 +28,30 @@ _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "initialise jax.distribut
 flags.mark_flags_as_required(["workdir"])
 
 IMAGE_FOLDER_SPLIT = "all"
+CONFIG_FILE = "config.json"
 
 
-def load_config(workdir: str, overrides: list[str]) -> ml_collections.ConfigDict:
-    """The run's ``config.json`` (a field added to the framework since the run at its default)
-    with ``--config.a.b=value`` overrides applied."""
-    path = pathlib.Path(workdir) / "config.json"
-    if not path.exists():
-        raise ValueError(f"--workdir={workdir!r} has no config.json: is it a sparse_ae training workdir?")
-    config = config_files.complete(ml_collections.ConfigDict(json.loads(path.read_text())))
-    for item in overrides:
-        key, sep, text = item[len("--config."):].partition("=")
-        if not sep:
-            raise ValueError(f"{item}: expected --config.<field>=<value>")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        parent = config
-        *parents, leaf = key.split(".")
-        for name in parents:
-            parent = parent[name]
-        if leaf not in parent:
-            raise ValueError(f"{item}: config has no field {key}")
-        parent[leaf] = value
-    return config
+def _flag_value(argv: list[str], name: str) -> str | None:
+    """The value of ``--name=v`` or ``--name v`` in ``argv`` (the last one), else None."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg.startswith(f"--{name}="):
+            value = arg.partition("=")[2]
+        elif arg == f"--{name}" and i + 1 < len(argv):
+            value = argv[i + 1]
+    return value
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """Flags as :func:`cli.parse_flags` reads them, with ``--config`` defaulting to the workdir's
+    ``config.json`` (so ``--config.a.b=v`` / ``--config.a.b v`` override it as in training)."""
+    workdir = _flag_value(argv[1:], "workdir")
+    if workdir is not None and _flag_value(argv[1:], "config") is None:
+        saved = pathlib.Path(workdir) / CONFIG_FILE
+        if not saved.is_file():
+            cli.fail(f"--workdir={workdir!r} has no {CONFIG_FILE}: is it a sparse_ae training workdir?")
+        argv = [argv[0], f"--config={saved}", *argv[1:]]
+    return cli.parse_flags(argv)
 
 
 def format_table(scalars: dict[str, float]) -> str:
@@ -99,12 +99,11 @@ def run_evaluation(config, workdir: str, splits: list[str] | None, step: int | N
 
 
 def main(argv: list[str]) -> None:
-    overrides = [a for a in argv[1:] if a.startswith("--config.")]
-    if len(overrides) != len(argv) - 1:
-        raise app.UsageError(f"unexpected arguments: {[a for a in argv[1:] if a not in overrides]}")
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     log.quiet_libraries()
     distributed.maybe_initialize(_DISTRIBUTED.value)
-    config = load_config(_WORKDIR.value, overrides)
+    config = _CONFIG.value
     splits = _SPLIT.value
     if _IMAGES.value is not None:
         config.data.name = "image_folder"
@@ -117,4 +116,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))
+    cli.run(main, flags_parser=parse_flags)

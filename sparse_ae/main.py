@@ -4,7 +4,8 @@ The config file's fields, with every field it leaves out at its default, can eac
 ``--config.<section>.<field>=value``. Re-running with the same ``--workdir`` resumes from the newest
 good checkpoint. ``--distributed`` (or ``JAX_COORDINATOR_ADDRESS`` in the environment) calls
 ``jax.distributed.initialize()`` before anything touches a device; every process runs the same
-command.
+command. A mistake (a wrong field, a missing file, a refused resume) is reported in one line
+(``--verbose`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from sparse_ae.train import config_files
-from sparse_ae.utils import distributed, log
+from sparse_ae.utils import cli, distributed, log
 
 _CONFIG = config_files.define_flag("config", "experiment config file, e.g. configs/csc_ae.py:runlocal")
 _WORKDIR = flags.DEFINE_string("workdir", None, "folder for checkpoints, TensorBoard events, images, metrics.json")
@@ -31,4 +32,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -13,6 +13,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from sparse_ae import evaluate as evaluate_cli
 from sparse_ae.evaluators import available_evaluators, get_evaluator
 from sparse_ae.evaluators.reconstruction import psnr, ssim
+from sparse_ae.train import config_files, writers
 from sparse_ae.utils import images as image_lib
 
 
@@ -67,20 +68,31 @@ def test_evaluate_cli_on_own_images_at_a_given_step(workdir, run_python, tmp_pat
     for i in range(5):  # sizes differ: the folder source resizes to the run's image size
         Image.fromarray((rng.random((12 + i, 20)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
     result = run_python(["-m", "sparse_ae.evaluate", f"--workdir={workdir}", f"--images={folder}", "--step=10",
-                         "--config.eval.num_images=4"], check=True)
+                         "--config.eval.num_images", "4"], check=True)   # main's override syntax
     metrics = json.loads((workdir / "metrics.json").read_text())
-    assert metrics["eval/step"] == 10
+    assert metrics["all/step"] == 10 and metrics["test/step"] == 20   # each split's figures with their step
     assert {"all/psnr", "all/ssim", "all/mse"} <= set(metrics)
     assert "all/psnr" in result.stdout
-    assert (workdir / "images" / "all_reconstructions.png").exists()
+    assert (workdir / "images" / "step_10" / "all_inputs_reconstructions.png").exists()
 
 
-def test_evaluate_errors_name_the_problem(workdir, tmp_path):
-    with pytest.raises(ValueError, match="has no config.json"):
-        evaluate_cli.load_config(str(tmp_path), [])
-    with pytest.raises(ValueError, match="config has no field eval.num_batch"):
-        evaluate_cli.load_config(str(workdir), ["--config.eval.num_batch=3"])
-    config = evaluate_cli.load_config(str(workdir), ["--config.eval.num_batches=2"])
-    assert config.eval.num_batches == 2
+def test_evaluate_errors_name_the_problem(workdir):
+    config = config_files.load(workdir / "config.json")
     with pytest.raises(ValueError, match="--step=7: no checkpoint at that step"):
         evaluate_cli.run_evaluation(config, str(workdir), None, 7)
+
+
+def test_grids_pair_inputs_with_outputs_draw_signals_as_lines_and_are_large():
+    rng = np.random.default_rng(0)
+    inputs, outputs = rng.random((8, 8, 8, 1)), rng.random((8, 8, 8, 1))
+    grids = writers.compose({"test/inputs": inputs, "test/reconstructions": outputs, "atoms": rng.random((4, 3, 3, 1)),
+                             "dictionary/templates": np.linspace(0, 1, 20)[None, None, :, None].repeat(2, 0)})
+    assert sorted(grids) == ["atoms", "dictionary/templates", "test/inputs_reconstructions"]
+    assert all(min(grid.shape[:2]) >= writers.MIN_SIDE for grid in grids.values())
+    # Pairs side by side: 8 pairs -> 2 pairs (4 tiles of 8 px, 1 px padding) per row, 4 rows, upscaled by 7.
+    small = image_lib.tile(np.stack([inputs, outputs], axis=1).reshape(16, 8, 8, 1), num_cols=4)
+    assert small.shape == (37, 37, 1)
+    np.testing.assert_array_equal(grids["test/inputs_reconstructions"], image_lib.upscale(small, writers.MIN_SIDE))
+    # A rising line: the first sample in the bottom row, the last in the top row of its panel.
+    panel = image_lib.plot_lines(np.linspace(0, 1, 20)[None])[0, :, :, 0]
+    assert panel[-1, 0] == 0.0 and panel[0, -1] == 0.0 and panel[0, 0] == 1.0 and panel[-1, -1] == 1.0

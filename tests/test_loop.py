@@ -7,8 +7,9 @@ import logging
 
 import jax
 import numpy as np
+from PIL import Image
 
-from sparse_ae.train import checkpointing, loop
+from sparse_ae.train import checkpointing, loop, writers
 
 from conftest import CONSTANT_LR, assert_trees_equal, tiny_config
 
@@ -18,11 +19,14 @@ def test_run_writes_checkpoints_events_images_metrics(trained):
     assert int(state.step) == config.train.num_steps
     assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [10, 20]
     assert list(workdir.glob("events.out.tfevents.*"))
-    assert {p.name for p in (workdir / "images").iterdir()} >= {"test_inputs.png", "test_reconstructions.png",
-                                                                 "atoms.png"}
+    latest = {p.name for p in (workdir / "images").glob("*.png")}
+    assert latest == {"test_inputs_reconstructions.png", "atoms.png"}
+    assert {p.name for p in (workdir / "images" / "step_20").iterdir()} == latest   # one folder per evaluation
+    grid = np.asarray(Image.open(workdir / "images" / "test_inputs_reconstructions.png"))
+    assert min(grid.shape[:2]) >= writers.MIN_SIDE
     metrics = json.loads((workdir / "metrics.json").read_text())
-    assert set(metrics) >= {"test/psnr", "test/ssim", "test/mse", "eval/step"}
-    assert metrics["eval/step"] == 20 and 5 < metrics["test/psnr"] < 60
+    assert set(metrics) >= {"test/psnr", "test/ssim", "test/mse", "test/step"}
+    assert metrics["test/step"] == 20 and 5 < metrics["test/psnr"] < 60
     assert json.loads((workdir / "config.json").read_text())["task"] == "csc_ae"
 
 

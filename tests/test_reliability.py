@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import signal
@@ -26,7 +27,8 @@ def _checkpoint_steps(workdir) -> list[int]:
 
 
 @pytest.mark.slow  # starts processes
-def test_sigterm_saves_and_the_next_run_resumes(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])   # preemption, Ctrl-C
+def test_sigterm_or_ctrl_c_saves_and_the_next_run_resumes(signum, tmp_path):
     workdir = tmp_path / "run"
     cmd = [sys.executable, "-m", "sparse_ae.main", "--config=configs/csc_ae.py:runlocal,steps=1000000",
            f"--workdir={workdir}", "--config.optim.schedule=constant", "--config.train.log_every=5",
@@ -38,11 +40,11 @@ def test_sigterm_saves_and_the_next_run_resumes(tmp_path):
         lines.append(line)
         if "train/loss" in line or time.monotonic() > deadline:
             break
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, rest = proc.communicate(timeout=120)
     log = "".join(lines) + rest
-    assert proc.returncode == 0, log
-    match = re.search(r"preempted \(SIGTERM\): saved the checkpoint at step (\d+)", log)
+    assert proc.returncode == 0 and "Traceback" not in log, log
+    match = re.search(rf"preempted \({signal.Signals(signum).name}\): saved the checkpoint at step (\d+)", log)
     assert match, log
     step = int(match.group(1))
     assert _checkpoint_steps(workdir) == [step] and 5 <= step < 1_000_000
@@ -117,11 +119,32 @@ def test_corrupt_latest_checkpoint_is_skipped_and_kept(trained_constant_lr, tmp_
     assert _digest(kept) == before
 
 
+def test_resume_with_another_config_is_refused_and_changes_nothing(trained_constant_lr, tmp_path):
+    _, source, _ = trained_constant_lr
+    workdir = shutil.copytree(source, tmp_path / "run")
+    before = _digest(workdir)
+    bigger = tiny_config(**CONSTANT_LR, **{"model.num_atoms": 6, "optim.lr": 0.5})
+    with pytest.raises(ValueError, match=r"holds checkpoints of a run with another config.*"
+                                         r"config\.model\.num_atoms: 4 -> 6; config\.optim\.lr: .* -> 0\.5\. Use a new"):
+        loop.train_and_evaluate(bigger, workdir)
+    assert _digest(workdir) == before
+
+
+def test_resume_may_change_the_run_length_cadence_and_evaluation(trained_constant_lr, tmp_path):
+    config, source, _ = trained_constant_lr
+    workdir = shutil.copytree(source, tmp_path / "run")
+    longer = tiny_config(**CONSTANT_LR, **{"train.num_steps": 22, "train.log_every": 1, "eval.num_images": 2})
+    assert int(loop.train_and_evaluate(longer, workdir).step) == 22
+    saved = json.loads((workdir / loop.CONFIG_FILE).read_text())
+    assert saved["train"]["num_steps"] == 22 and saved["model"] == config.model.to_dict()
+
+
 def test_unrestorable_checkpoints_are_an_error_and_untouched(trained_constant_lr, tmp_path):
     _, source, _ = trained_constant_lr
     workdir = shutil.copytree(source, tmp_path / "run")
-    before = _digest(workdir / checkpointing.CHECKPOINT_DIR)
+    (workdir / loop.CONFIG_FILE).unlink()   # nothing to compare against: the restore itself fails
+    before = _digest(workdir)
     bigger = tiny_config(**CONSTANT_LR, **{"model.num_atoms": 6})  # state shapes changed
     with pytest.raises(RuntimeError, match="no checkpoint .* could be restored"):
         loop.train_and_evaluate(bigger, workdir)
-    assert _digest(workdir / checkpointing.CHECKPOINT_DIR) == before
+    assert _digest(workdir) == before   # config.json is written only once a checkpoint restored

@@ -41,8 +41,10 @@ def available_evaluators() -> list[str]:
 def get_evaluator(name: str) -> ModuleType:
     """The evaluator module ``name``; ValueError listing the available ones if unknown."""
     if name not in available_evaluators():
+        several = ("; to name several, write a tuple of quoted names: "
+                   """--config.eval.evaluators='("reconstruction", "likelihood")'""") if "," in name else ""
         raise ValueError(f"config.eval.evaluators: unknown evaluator {name!r}; available: "
-                         f"{available_evaluators()}")
+                         f"{available_evaluators()}{several}")
     module = importlib.import_module(f"{__name__}.{name}")
     if not callable(getattr(module, "evaluate", None)):
         raise ValueError(f"evaluator module {module.__name__} defines no evaluate(task, state, datasets, config)")

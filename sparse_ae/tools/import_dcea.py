@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from sparse_ae.models import dcea_official
 from sparse_ae.train import checkpointing, config_files, loop, validation
+from sparse_ae.utils import cli
 
 DEFAULT_CONFIG = "configs/dcea_poisson_denoise.py"
 
@@ -67,11 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config file whose data, optimizer and evaluators "
                                                                   "the workdir uses")
     args = parser.parse_args(argv)
-    try:
+    with cli.mistakes_in_one_line():
         count = import_network(args.network, args.workdir, args.config)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     print(f"imported {count} parameters of {args.network} into {args.workdir} (checkpoint at step 0)")
     return 0
 

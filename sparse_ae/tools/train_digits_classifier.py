@@ -20,6 +20,7 @@ from flax import nnx
 from sparse_ae import data as data_lib
 from sparse_ae.models import digits_classifier
 from sparse_ae.train.state import split_module
+from sparse_ae.utils import cli
 
 
 def load_split(image_size: int, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -87,8 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    model, meta = train(args.image_size, args.feature_dim, args.steps, seed=args.seed)
-    folder = digits_classifier.save(model, args.out, meta)
+    with cli.mistakes_in_one_line():
+        model, meta = train(args.image_size, args.feature_dim, args.steps, seed=args.seed)
+        folder = digits_classifier.save(model, args.out, meta)
     print(f"digits classifier ({args.image_size}x{args.image_size}): test accuracy {meta['test_accuracy']:.4f}, "
           f"train {meta['train_accuracy']:.4f}; saved to {folder} in {time.perf_counter() - start:.0f} s")
 

@@ -36,6 +36,13 @@ def _all_processes_ok(ok: bool) -> bool:
     return bool(np.all(multihost_utils.process_allgather(np.asarray(ok))))
 
 
+def saved_steps(workdir: str | os.PathLike) -> list[int]:
+    """Steps of the finished checkpoints in ``workdir`` (sorted), read without creating anything."""
+    directory = pathlib.Path(workdir) / CHECKPOINT_DIR
+    names = [p.name for p in directory.iterdir()] if directory.is_dir() else []
+    return sorted(int(name) for name in names if name.isdigit())
+
+
 class Checkpointer:
     """Save / restore of ``state`` and a grain ``DatasetIterator`` under ``workdir``."""
 

@@ -11,8 +11,10 @@ workdir holds, so every field can be overridden and every default is on record.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
+from typing import Any
 
 import ml_collections
 from absl import flags
@@ -22,6 +24,11 @@ from sparse_ae import config as config_lib
 from sparse_ae import evaluators
 from sparse_ae.train import task as task_lib
 from sparse_ae.utils import sections
+
+# What a resumed run may change: its length and cadence, its evaluation, and its placement.
+RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.checkpoint_every", "train.eval_every",
+                    "train.keep_checkpoints")
+RESUMABLE_SECTIONS = ("eval", "mesh")
 
 
 def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -43,6 +50,35 @@ def load(spec: str | os.PathLike, root: str | os.PathLike | None = None) -> ml_c
     """The completed config of ``spec`` = ``"path/to/x.py[:arg]"`` (``root``: the folder a relative
     path is read from)."""
     return complete(config_lib.load_config_file(spec, root))
+
+
+def _flatten(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """``{"section.field": value}`` of ``config`` as JSON holds it (tuples as lists)."""
+
+    def walk(node: dict, prefix: str):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from walk(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    return dict(walk(json.loads(config.to_json_best_effort()), ""))
+
+
+def _may_change_on_resume(key: str) -> bool:
+    section = key.partition(".")[0]
+    return key in RESUMABLE_FIELDS or section in RESUMABLE_SECTIONS or section in evaluators.available_evaluators()
+
+
+def resume_changes(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> list[str]:
+    """``"config.a.b: <saved> -> <now>"`` for each field, other than those a resumed run may change
+    (:data:`RESUMABLE_FIELDS`, :data:`RESUMABLE_SECTIONS` and evaluator sections), that differs
+    between ``saved`` and ``config`` (both completed)."""
+    before, after = _flatten(saved), _flatten(config)
+    missing = "(absent)"
+    return [f"config.{key}: {before.get(key, missing)!r} -> {after.get(key, missing)!r}"
+            for key in sorted(before.keys() | after.keys())
+            if before.get(key, missing) != after.get(key, missing) and not _may_change_on_resume(key)]
 
 
 class _ConfigFileParser(flags.ArgumentParser):

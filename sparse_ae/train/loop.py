@@ -7,7 +7,7 @@ shardings, donated state and the PRNG key folded with ``state.step``, run under
 on device until a log / checkpoint / evaluation step, where the window is fetched at once,
 checked for NaN/Inf (naming the step and the metric or input key) and averaged into the writer.
 At most :class:`InFlight` steps are dispatched ahead of the device.
-A SIGTERM (preemption) makes the loop save a checkpoint at the next step and return.
+A SIGTERM (preemption) or Ctrl-C makes the loop save a checkpoint at the next step and return.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def eval_datasets(run: Run, splits) -> evaluators.Datasets:
 def evaluate(run: Run, state, datasets: evaluators.Datasets, workdir, step: int, writer) -> dict[str, float]:
     """Runs the evaluators; writes scalars, images and ``metrics.json``; returns the scalars."""
     scalars, images = evaluators.evaluate_all(run.task, state, datasets, run.config)
-    scalars["eval/step"] = step
+    scalars.update({f"{split}/step": step for split in datasets})
     writer.write_scalars(step, scalars)
     writers.write_images(writer, workdir, step, images)
     writers.update_metrics_json(workdir, scalars)
@@ -165,21 +165,31 @@ class InFlight:
 
 
 class _Preemption:
-    """SIGTERM sets a flag (single process); multi-process runs use JAX's preemption sync point."""
+    """SIGTERM or a first Ctrl-C (SIGINT) sets a flag: the loop saves at the next step and returns;
+    a second Ctrl-C interrupts at once. Multi-process runs use JAX's preemption sync point."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self, checkpointer: checkpointing.Checkpointer):
         self.checkpointer = checkpointer
         self.flag = threading.Event()
-        self.previous = None
+        self.signal_name = "SIGTERM"    # what stopped the run (JAX's sync point reacts to SIGTERM)
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame) -> None:
+        self.flag.set()
+        self.signal_name = signal.Signals(signum).name
+        if signum == signal.SIGINT:   # the next Ctrl-C is a KeyboardInterrupt again
+            signal.signal(signal.SIGINT, self.previous[signal.SIGINT])
 
     def __enter__(self):
         if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, lambda *_: self.flag.set())
+            self.previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
     def reached(self, step: int) -> bool:
         if jax.process_count() == 1:
@@ -210,39 +220,56 @@ def _check_finite(pending, last_good: int | None, directory) -> list[tuple[int, 
     return [(step, metrics) for step, metrics, _ in host]
 
 
+def check_resume(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+    """ValueError listing the fields, if ``workdir`` holds checkpoints of a run whose ``config.json``
+    differs from ``config`` in more than what a resumed run may change
+    (:func:`config_files.resume_changes`); reads only, so a refused resume changes nothing."""
+    saved = workdir / CONFIG_FILE
+    if not saved.is_file() or not checkpointing.saved_steps(workdir):
+        return
+    changes = config_files.resume_changes(config_files.load(saved), config)
+    if changes:
+        raise ValueError(f"--workdir={os.fspath(workdir)!r} holds checkpoints of a run with another config; "
+                         f"resuming it would mix two runs. Fields that differ (workdir -> now): "
+                         f"{'; '.join(changes)}. Use a new --workdir, or set these fields back")
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Any:
     """Trains ``config`` (its left-out fields at their defaults) in ``workdir``, resuming from its
-    newest good checkpoint; returns the state."""
+    newest good checkpoint; returns the state. A resume with a changed config is refused
+    (:func:`check_resume`); ``config.json`` is written once the checkpoint has restored."""
     config = config_files.complete(config)
     validation.validate_run(config, num_devices=jax.device_count(), process_count=jax.process_count())
     workdir = check_workdir(workdir)
-    if jax.process_index() == 0:
-        (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+    check_resume(config, workdir)
 
-    train_cfg = config.train
     dataset = build_dataset(config, config.train.split, train=True, batch_size=config.data.batch_size)
     run = build_run(config, next(iter(dataset)))
     logging.info("mesh %s over %d devices in %d process(es)", dict(run.mesh.shape), jax.device_count(),
                  jax.process_count())
     train_iter = iter(dataset)
-    writer = writers.create_writer(workdir)
-    checkpointer = checkpointing.Checkpointer(workdir, train_cfg.keep_checkpoints)
+    checkpointer = checkpointing.Checkpointer(workdir, config.train.keep_checkpoints)
     try:
         with jax.set_mesh(run.mesh):
             restored = checkpointer.restore(run.abstract_state, train_iter)
-            rng = jax.device_put(jax.random.key(config.seed), sharding.replicated(run.mesh))
-            if restored is None:
-                state = run.init(rng, run.global_batch(_strip(next(iter(dataset)))))
-                writer.write_hparams(writers.flatten_config(config))
-                step = 0
-            else:
-                state, step = restored
-                logging.info("resumed from the checkpoint at step %d", step)
-            datasets = eval_datasets(run, config.eval.splits)
-            state = _train(run, state, step, train_iter, rng, checkpointer, writer, datasets, workdir)
+            if jax.process_index() == 0:
+                (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+            writer = writers.create_writer(workdir)
+            try:
+                rng = jax.device_put(jax.random.key(config.seed), sharding.replicated(run.mesh))
+                if restored is None:
+                    state = run.init(rng, run.global_batch(_strip(next(iter(dataset)))))
+                    writer.write_hparams(writers.flatten_config(config))
+                    step = 0
+                else:
+                    state, step = restored
+                    logging.info("resumed from the checkpoint at step %d", step)
+                datasets = eval_datasets(run, config.eval.splits)
+                state = _train(run, state, step, train_iter, rng, checkpointer, writer, datasets, workdir)
+            finally:
+                writer.close()
     finally:
         checkpointer.close()
-        writer.close()
     return state
 
 
@@ -281,6 +308,7 @@ def _train(run: Run, state, step: int, train_iter, rng, checkpointer, writer, da
             if do_eval:
                 evaluate(run, state, datasets, workdir, step, writer)
             if stop:
-                logging.warning("preempted (SIGTERM): saved the checkpoint at step %d; exiting", step)
+                logging.warning("preempted (%s): saved the checkpoint at step %d; exiting",
+                                preemption.signal_name, step)
                 break
     return state

@@ -31,6 +31,25 @@ def tile(images: np.ndarray, num_cols: int | None = None, pad: int = 1) -> np.nd
     return grid
 
 
+def upscale(image: np.ndarray, min_side: int) -> np.ndarray:
+    """(H, W, C) enlarged by the smallest integer factor (nearest neighbour) that makes its shorter
+    side at least ``min_side`` pixels; unchanged when it already is."""
+    factor = max(1, math.ceil(min_side / min(image.shape[:2])))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def plot_lines(signals: np.ndarray, height: int = 48) -> np.ndarray:
+    """(N, L) values in [0, 1] -> (N, height, L, 1) panels, each signal drawn as a black polyline
+    (value 1 at the top) on white, consecutive samples joined by vertical runs."""
+    signals = np.clip(np.asarray(signals, np.float32), 0.0, 1.0)
+    n, length = signals.shape
+    rows = np.round((1.0 - signals) * (height - 1)).astype(int)   # (N, L) pixel row of each sample
+    low = np.minimum(rows, np.concatenate([rows[:, :1], rows[:, :-1]], axis=1))
+    high = np.maximum(rows, np.concatenate([rows[:, :1], rows[:, :-1]], axis=1))
+    ys = np.arange(height)[None, :, None]
+    return np.where((ys >= low[:, None, :]) & (ys <= high[:, None, :]), 0.0, 1.0)[..., None].astype(np.float32)
+
+
 def rescale(images: jax.Array) -> jax.Array:
     """Each image min-max scaled to [0, 1] over all but the leading axis (e.g. dictionary atoms);
     traceable, for a task's jitted ``images``."""

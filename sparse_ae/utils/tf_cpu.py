@@ -6,13 +6,16 @@ TensorFlow is used for clu's TensorBoard writer and TFDS builders only.
 from __future__ import annotations
 
 import functools
+import os
 
 from absl import logging
 
 
 @functools.cache
 def import_tensorflow():
-    """Imports ``tensorflow`` with its GPUs hidden and returns the module."""
+    """Imports ``tensorflow`` with its GPUs hidden and its C++ INFO lines (the oneDNN notice) off,
+    unless ``TF_CPP_MIN_LOG_LEVEL`` says otherwise; returns the module."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     try:
