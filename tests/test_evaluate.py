@@ -85,9 +85,10 @@ def test_evaluate_errors_name_the_problem(workdir):
 def test_grids_pair_inputs_with_outputs_draw_signals_as_lines_and_are_large():
     rng = np.random.default_rng(0)
     inputs, outputs = rng.random((8, 8, 8, 1)), rng.random((8, 8, 8, 1))
+    rising = np.linspace(0, 1, 20)[None, None, :, None].repeat(2, 0)    # two 1-D signals (N, 1, L, 1)
     grids = writers.compose({"test/inputs": inputs, "test/reconstructions": outputs, "atoms": rng.random((4, 3, 3, 1)),
-                             "dictionary/templates": np.linspace(0, 1, 20)[None, None, :, None].repeat(2, 0)})
-    assert sorted(grids) == ["atoms", "dictionary/templates", "test/inputs_reconstructions"]
+                             "dictionary/templates": rising, "dictionary/learned": 1 - rising})
+    assert sorted(grids) == ["atoms", "dictionary/templates_learned", "test/inputs_reconstructions"]
     assert all(min(grid.shape[:2]) >= writers.MIN_SIDE for grid in grids.values())
     # Pairs side by side: 8 pairs -> 2 pairs (4 tiles of 8 px, 1 px padding) per row, 4 rows, upscaled by 7.
     small = image_lib.tile(np.stack([inputs, outputs], axis=1).reshape(16, 8, 8, 1), num_cols=4)
@@ -95,4 +96,5 @@ def test_grids_pair_inputs_with_outputs_draw_signals_as_lines_and_are_large():
     np.testing.assert_array_equal(grids["test/inputs_reconstructions"], image_lib.upscale(small, writers.MIN_SIDE))
     # A rising line: the first sample in the bottom row, the last in the top row of its panel.
     panel = image_lib.plot_lines(np.linspace(0, 1, 20)[None])[0, :, :, 0]
+    assert panel.shape == (64, 192)
     assert panel[-1, 0] == 0.0 and panel[0, -1] == 0.0 and panel[0, 0] == 1.0 and panel[-1, -1] == 1.0

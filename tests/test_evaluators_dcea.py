@@ -50,7 +50,7 @@ def test_dictionary_recovery_reads_the_tasks_declared_dictionary():
     state = task.init(jax.random.key(0), {k: v[None] for k, v in example.items()})
     scalars, images = dictionary_recovery.evaluate(task, state, {}, config)
     assert 0.0 <= scalars["dictionary/err_mean"] <= scalars["dictionary/err_max"] <= 1.0
-    assert images["dictionary/templates_vs_learned"].shape[0] == 2 * spikes.num_templates
+    assert images["dictionary/templates"].shape == images["dictionary/learned"].shape == (spikes.num_templates, 1, spikes.template_length, 1)
     with pytest.raises(ValueError, match="needs a task with a dictionary"):
         dictionary_recovery.evaluate(dataclasses.replace(task, dictionary=None), state, {}, config)
 

@@ -38,7 +38,7 @@ def test_sigterm_or_ctrl_c_saves_and_the_next_run_resumes(signum, tmp_path):
     deadline = time.monotonic() + 120
     for line in proc.stderr:  # wait until training is under way
         lines.append(line)
-        if "train/loss" in line or time.monotonic() > deadline:
+        if " · loss " in line or time.monotonic() > deadline:
             break
     proc.send_signal(signum)
     _, rest = proc.communicate(timeout=120)

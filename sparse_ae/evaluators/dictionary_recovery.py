@@ -62,7 +62,12 @@ def evaluate(task, state, datasets, config):
                f"dictionary/err_max_shift{SHIFT}": float(shifted.max()),
                **{f"dictionary/err_shift{SHIFT}_{c}": float(e) for c, e in enumerate(shifted)}}
     signs = np.sign(np.sum(true * learned[matched], axis=1, keepdims=True))
-    strips = np.concatenate([true, signs * learned[matched] / np.linalg.norm(learned[matched], axis=1, keepdims=True)])
-    low, high = strips.min(axis=1, keepdims=True), strips.max(axis=1, keepdims=True)
-    images = {"dictionary/templates_vs_learned": ((strips - low) / np.maximum(high - low, 1e-12))[:, None, :, None]}
+    aligned = signs * learned[matched] / np.linalg.norm(learned[matched], axis=1, keepdims=True)
+    images = {f"dictionary/{name}": _as_strips(strips) for name, strips in (("templates", true), ("learned", aligned))}
     return scalars, images
+
+
+def _as_strips(signals: np.ndarray) -> np.ndarray:
+    """(N, L) -> (N, 1, L, 1), each signal min-max scaled to [0, 1] (drawn as line plots)."""
+    low, high = signals.min(axis=1, keepdims=True), signals.max(axis=1, keepdims=True)
+    return ((signals - low) / np.maximum(high - low, 1e-12))[:, None, :, None]

@@ -140,6 +140,7 @@ def evaluate(run: Run, state, datasets: evaluators.Datasets, workdir, step: int,
     writer.write_scalars(step, scalars)
     writers.write_images(writer, workdir, step, images)
     writers.update_metrics_json(workdir, scalars)
+    writers.log_evaluation(step, scalars)
     writer.flush()
     return scalars
 
@@ -274,10 +275,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
 
 
 def _train(run: Run, state, step: int, train_iter, rng, checkpointer, writer, datasets, workdir):
-    from clu import periodic_actions  # pylint: disable=import-outside-toplevel  # after writers imported TF
-
     cfg = run.config.train
-    report = periodic_actions.ReportProgress(num_train_steps=cfg.num_steps, writer=writer, every_steps=cfg.log_every)
+    progress = writers.Progress(cfg.num_steps, step)
     pending: list = []   # device metrics not yet checked for NaN/Inf
     window: list = []    # checked host metrics since the last log line
     last_saved = checkpointer.latest_step()
@@ -290,7 +289,6 @@ def _train(run: Run, state, step: int, train_iter, rng, checkpointer, writer, da
             in_flight.add(metrics)
             step += 1
             pending.append((step, metrics, finite))
-            report(step)
             last = step == cfg.num_steps
             stop = preemption.reached(step)
             save = last or stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
@@ -300,7 +298,9 @@ def _train(run: Run, state, step: int, train_iter, rng, checkpointer, writer, da
                 pending = []
             if step % cfg.log_every == 0 or last:
                 means = {k: float(np.mean([m[k] for _, m in window])) for k in window[-1][1]}
-                writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
+                rate = progress.steps_per_second(step)
+                writer.write_scalars(step, {**{f"train/{k}": v for k, v in means.items()}, "steps_per_sec": rate})
+                logging.info("%s", progress.line(step, means, rate))
                 window = []
             if save:
                 checkpointer.save(step, state, train_iter)

@@ -1,4 +1,4 @@
-"""Everything a person reads: clu writers (console + TensorBoard), metrics.json, PNG grids.
+"""Everything a person reads: TensorBoard (clu), compact console lines, metrics.json, PNG grids.
 
 Only process 0 writes; other processes get a writer that drops everything.
 """
@@ -10,10 +10,12 @@ import math
 import os
 import pathlib
 import shutil
+import time
 from collections.abc import Mapping
 
 import jax
 import numpy as np
+from absl import logging
 
 from sparse_ae.utils import images as image_lib
 from sparse_ae.utils.tf_cpu import import_tensorflow
@@ -22,17 +24,53 @@ METRICS_FILE = "metrics.json"
 IMAGES_DIR = "images"
 MIN_SIDE = 256   # pixels: the shorter side of a saved grid, at least
 # Image arrays of one split shown side by side, example by example, in one grid.
-SIDE_BY_SIDE = (("inputs", "reconstructions"), ("clean", "noisy", "denoised"))
+SIDE_BY_SIDE = (("inputs", "reconstructions"), ("clean", "noisy", "denoised"), ("templates", "learned"))
 
 
 def create_writer(workdir: str | os.PathLike):
-    """Console + TensorBoard (``workdir``) writer on process 0, a silent one elsewhere."""
+    """TensorBoard (``workdir``) writer on process 0, a silent one elsewhere; the console gets the
+    compact lines of :class:`Progress` and :func:`log_evaluation` instead of every scalar."""
     import_tensorflow()  # before clu imports TensorFlow for its summary writer
     from clu import metric_writers  # pylint: disable=import-outside-toplevel
 
     if jax.process_index() > 0:
         return metric_writers.MultiWriter([])
-    return metric_writers.create_default_writer(os.fspath(workdir), asynchronous=True)
+    return metric_writers.AsyncMultiWriter([metric_writers.SummaryWriter(os.fspath(workdir))])
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss``."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+class Progress:
+    """Training speed and the console line of each log step:
+    ``step 200/2000 · loss 0.0136 (recon 0.0025, l1 0.0111) · 25.1 steps/s · ETA 0:01:12``."""
+
+    def __init__(self, num_steps: int, step: int):
+        self.num_steps = num_steps
+        self.since = (step, time.monotonic())
+
+    def steps_per_second(self, step: int) -> float:
+        """Steps per second since the previous call (or the start)."""
+        previous, then = self.since
+        self.since = (step, time.monotonic())
+        return (step - previous) / max(self.since[1] - then, 1e-9)
+
+    def line(self, step: int, means: Mapping[str, float], rate: float) -> str:
+        """The line for ``means`` (the train metrics' window means, keys without ``train/``)."""
+        terms = ", ".join(f"{key.removeprefix('loss/')} {value:.4g}" for key, value in means.items()
+                          if key.startswith("loss/"))
+        loss = f"loss {means['loss']:.4g}" + (f" ({terms})" if terms else "") if "loss" in means else terms
+        eta = _clock((self.num_steps - step) / rate) if rate > 0 else "?"
+        return f"step {step}/{self.num_steps} · {loss} · {rate:.3g} steps/s · ETA {eta}"
+
+
+def log_evaluation(step: int, scalars: Mapping[str, float]) -> None:
+    """One console line of the evaluation's scalars (``<split>/step`` left out)."""
+    shown = {k: v for k, v in sorted(scalars.items()) if not k.endswith("/step")}
+    logging.info("evaluation at step %d: %s", step, " · ".join(f"{k} {v:.4g}" for k, v in shown.items()))
 
 
 def flatten_config(config) -> dict[str, object]:
@@ -54,30 +92,29 @@ def flatten_config(config) -> dict[str, object]:
 def compose(images: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The grids a person opens, from the evaluators' and the task's ``{name: (N, h, w, C)}`` arrays.
 
-    Arrays of one split that belong together (:data:`SIDE_BY_SIDE`, e.g. ``test/inputs`` and
-    ``test/reconstructions``) become one grid named by joining theirs
-    (``test/inputs_reconstructions``), each example beside its counterparts; one-pixel-high arrays
-    (1-D signals such as DCEA's templates) are drawn as line plots; every grid is upscaled to at
-    least :data:`MIN_SIDE` pixels on its shorter side."""
-    images = dict(images)
+    One-pixel-high single-channel arrays (1-D signals such as DCEA's templates) are drawn as line
+    plots. Arrays of one prefix that belong together (:data:`SIDE_BY_SIDE`, e.g. ``test/inputs``
+    and ``test/reconstructions``) become one grid named by joining theirs
+    (``test/inputs_reconstructions``), each example beside its counterparts. Every grid is upscaled
+    to at least :data:`MIN_SIDE` pixels on its shorter side."""
+    panels = {}
+    for name, array in images.items():
+        array = np.asarray(array)
+        is_signal = array.ndim == 4 and array.shape[1] == 1 and array.shape[-1] == 1
+        panels[name] = image_lib.plot_lines(array[:, 0, :, 0]) if is_signal else array
     grids = {}
-    for split in sorted({name.rpartition("/")[0] for name in images}):
+    for prefix in sorted({name.rpartition("/")[0] for name in panels}):
         for group in SIDE_BY_SIDE:
-            names = [f"{split}/{part}" if split else part for part in group]
-            arrays = [np.asarray(images[name]) for name in names if name in images]
+            names = [f"{prefix}/{part}" if prefix else part for part in group]
+            arrays = [panels[name] for name in names if name in panels]
             if len(arrays) < len(group) or len({a.shape for a in arrays}) > 1:
                 continue
             for name in names:
-                del images[name]
+                del panels[name]
             interleaved = np.stack(arrays, axis=1).reshape(-1, *arrays[0].shape[1:])
             per_row = len(group) * math.ceil(math.sqrt(len(arrays[0]) / len(group)))
-            grids[f"{split}/{'_'.join(group)}" if split else "_".join(group)] = image_lib.tile(interleaved, per_row)
-    for name, array in images.items():
-        array = np.asarray(array)
-        if array.ndim == 4 and array.shape[1] == 1 and array.shape[-1] == 1:
-            grids[name] = image_lib.tile(image_lib.plot_lines(array[:, 0, :, 0]), num_cols=1, pad=2)
-        else:
-            grids[name] = image_lib.tile(array)
+            grids[f"{prefix}/{'_'.join(group)}" if prefix else "_".join(group)] = image_lib.tile(interleaved, per_row)
+    grids.update({name: image_lib.tile(array) for name, array in panels.items()})
     return {name: image_lib.upscale(grid, MIN_SIDE) for name, grid in grids.items()}
 
 

@@ -38,14 +38,18 @@ def upscale(image: np.ndarray, min_side: int) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
-def plot_lines(signals: np.ndarray, height: int = 48) -> np.ndarray:
-    """(N, L) values in [0, 1] -> (N, height, L, 1) panels, each signal drawn as a black polyline
-    (value 1 at the top) on white, consecutive samples joined by vertical runs."""
+def plot_lines(signals: np.ndarray, height: int = 64, min_width: int = 192) -> np.ndarray:
+    """(N, L) values in [0, 1] -> (N, height, width, 1) panels, each signal drawn as a black polyline
+    (value 1 at the top) on white; width = max(L, ``min_width``) columns, the signal linearly
+    interpolated onto them, consecutive columns joined by vertical runs."""
     signals = np.clip(np.asarray(signals, np.float32), 0.0, 1.0)
     n, length = signals.shape
-    rows = np.round((1.0 - signals) * (height - 1)).astype(int)   # (N, L) pixel row of each sample
-    low = np.minimum(rows, np.concatenate([rows[:, :1], rows[:, :-1]], axis=1))
-    high = np.maximum(rows, np.concatenate([rows[:, :1], rows[:, :-1]], axis=1))
+    width = max(length, min_width)
+    columns = np.linspace(0, length - 1, width)
+    values = np.stack([np.interp(columns, np.arange(length), signal) for signal in signals])
+    rows = np.round((1.0 - values) * (height - 1)).astype(int)   # (N, width) pixel row of each column
+    before = np.concatenate([rows[:, :1], rows[:, :-1]], axis=1)
+    low, high = np.minimum(rows, before), np.maximum(rows, before)
     ys = np.arange(height)[None, :, None]
     return np.where((ys >= low[:, None, :]) & (ys <= high[:, None, :]), 0.0, 1.0)[..., None].astype(np.float32)
 
