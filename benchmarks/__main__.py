@@ -20,7 +20,7 @@ from benchmarks import common
 
 # area -> benchmarks, in the order they run.
 AREAS = {
-        "sparse-coding core": ("unroll", "conv_gflops", "vs_sporco", "lista"),
+        "sparse-coding core": ("unroll", "fft_operator", "conv_gflops", "vs_sporco", "lista"),
         "training framework": ("input_pipeline", "train_step", "memory"),
         "CSC-CTRL": ("ctrl",),
         "DCEA": ("dcea_ecdl", "dcea_perf", "dcea_denoise", "dcea_train"),

@@ -72,7 +72,7 @@ def _check_stride_boundary(stride, boundary: str) -> None:
         raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
 
 
-def _check_kernel_shape(shape: Sequence[int]) -> tuple[int, int, int, int]:
+def check_kernel_shape(shape: Sequence[int]) -> tuple[int, int, int, int]:
     if len(shape) != 4:
         raise ValueError(f"kernel must have shape (kh, kw, M, C) (synthesis HWIO), got shape {tuple(shape)}")
     return tuple(shape)
@@ -80,7 +80,7 @@ def _check_kernel_shape(shape: Sequence[int]) -> tuple[int, int, int, int]:
 
 def _check_signal_shape(kernel_shape: Sequence[int], signal_shape: Sequence[int], stride, boundary: str) -> None:
     _check_stride_boundary(stride, boundary)
-    *_, channels = _check_kernel_shape(kernel_shape)
+    *_, channels = check_kernel_shape(kernel_shape)
     if len(signal_shape) < 3:
         raise ValueError(f"x (signal) must have shape (..., H, W, C), got shape {tuple(signal_shape)}")
     height, width, c = signal_shape[-3:]
@@ -104,7 +104,7 @@ def check_conv_inputs(kernel, x, stride: int = 1, boundary: str = "circular") ->
 
 def _check_code(kernel, z, stride: int, boundary: str) -> None:
     _check_stride_boundary(stride, boundary)
-    _, _, atoms, _ = _check_kernel_shape(jnp.shape(kernel))
+    _, _, atoms, _ = check_kernel_shape(jnp.shape(kernel))
     shape = jnp.shape(z)
     if len(shape) < 3:
         raise ValueError(f"z (code) must have shape (..., H/s, W/s, M), got shape {shape}")
@@ -246,7 +246,7 @@ def conv_analysis(kernel: jax.Array, x: jax.Array, stride: int = 1, boundary: st
 def conv_operator(kernel: jax.Array, stride: int = 1, boundary: str = "circular") -> LinearOperator:
     """LinearOperator of the conv dictionary ``kernel`` (kh, kw, M, C)."""
     _check_stride_boundary(stride, boundary)
-    _check_kernel_shape(jnp.shape(kernel))
+    check_kernel_shape(jnp.shape(kernel))
     return LinearOperator(functools.partial(conv_synthesis, kernel, stride=stride, boundary=boundary),
                           functools.partial(conv_analysis, kernel, stride=stride, boundary=boundary))
 
@@ -350,7 +350,7 @@ def patch_operator(kernel: jax.Array, stride: int = 1, boundary: str = "circular
     one of :data:`PATCH_BOUNDARIES`."""
     if boundary not in PATCH_BOUNDARIES:
         raise ValueError(f"boundary must be one of {PATCH_BOUNDARIES}, got {boundary!r}")
-    _check_kernel_shape(jnp.shape(kernel))
+    check_kernel_shape(jnp.shape(kernel))
     return LinearOperator(functools.partial(patch_synthesis, kernel, stride=stride, boundary=boundary),
                           functools.partial(patch_analysis, kernel, stride=stride, boundary=boundary))
 
@@ -387,7 +387,7 @@ def circular_lipschitz(kernel: jax.Array, signal_hw: Sequence[int]) -> jax.Array
     A is block-diagonalised by the 2-D DFT: ‖A‖² = max_ω λ_max(D̂(ω) D̂(ω)^H), D̂(ω) the C × M
     matrix of kernel DFTs (zero-padded to H × W); for C = 1 this is max_ω Σ_m |D̂_m(ω)|².
     """
-    kh, kw, atoms, channels = _check_kernel_shape(jnp.shape(kernel))
+    kh, kw, atoms, channels = check_kernel_shape(jnp.shape(kernel))
     height, width = signal_hw
     if kh > height or kw > width:
         raise ValueError(f"kernel {jnp.shape(kernel)} is larger than the signal size {height}x{width} (signal_hw)")

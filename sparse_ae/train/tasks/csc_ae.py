@@ -5,7 +5,8 @@ learned convolutional dictionary D (atoms normalised functionally to unit norm o
 the parameter itself is never rewritten). The step is 1/(margin·L), L = ‖D‖² from a power
 iteration warm-started from the previous step's vector (kept in ``state.extra`` and read under
 ``stop_gradient``). Decoder: x̂ = D∗z with the same dictionary. Training backpropagates through
-all T steps.
+all T steps. ``model.operator="fft"`` evaluates D and Dᵀ with real FFTs (the same operator for
+stride 1 and the circular boundary; faster for kernels of 8×8 and up, ``benchmarks/fft_operator.py``).
 
 Loss per pixel, so that it is the LASSO objective the encoder minimises, divided by B·H·W·C:
   loss/recon = ½ mean((x̂ − x)²),   loss/l1 = λ Σ|z| / (B·H·W·C),   loss = their sum.
@@ -24,7 +25,7 @@ import ml_collections
 from flax import nnx
 
 from sparse_ae import optim
-from sparse_ae.sparse_coding import dictionaries, metrics as sc_metrics, operators, solvers
+from sparse_ae.sparse_coding import dictionaries, fourier, metrics as sc_metrics, operators, solvers
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
 from sparse_ae.utils import sections
@@ -39,6 +40,7 @@ class ModelConfig:
     kernel_size: int = 5                             # atom height = width k
     stride: int = 1                                  # of the synthesis (code: image_size / stride a side)
     boundary: Literal["circular", "zero"] = "circular"  # of the convolution
+    operator: Literal["spatial", "fft"] = "spatial"  # how D and Dᵀ run: conv, or real FFTs (stride 1, circular)
     num_iters: int = 10                              # unrolled FISTA steps T
     lam: float = 0.05                                # L1 weight λ
     nonneg: bool = False                             # non-negative code
@@ -66,27 +68,33 @@ def validate_config(config) -> None:
         raise ValueError(f"config.data.image_size={size} must be a positive multiple of config.model.stride={m.stride}")
     if m.kernel_size > size:
         raise ValueError(f"config.model.kernel_size={m.kernel_size} exceeds config.data.image_size={size}")
+    if m.operator == "fft" and (m.stride, m.boundary) != (1, "circular"):
+        raise ValueError(f"config.model.operator='fft' needs stride 1 and the circular boundary, got "
+                         f"stride={m.stride}, boundary={m.boundary!r}; use operator='spatial'")
 
 
 class ConvDictionary(nnx.Module):
-    """A convolutional dictionary (k, k, M, C); :meth:`operator` uses unit-norm atoms."""
+    """A convolutional dictionary (k, k, M, C) for ``size`` × ``size`` images; :meth:`operator` uses
+    unit-norm atoms."""
 
-    def __init__(self, m: ml_collections.ConfigDict, channels: int, *, rngs: nnx.Rngs):
+    def __init__(self, m: ml_collections.ConfigDict, channels: int, size: int, *, rngs: nnx.Rngs):
         shape = (m.kernel_size, m.kernel_size, m.num_atoms, channels)
         self.kernel = nnx.Param(jax.random.normal(rngs.params(), shape) / m.kernel_size)
-        self.stride, self.boundary = m.stride, m.boundary
+        self.stride, self.boundary, self.kind, self.size = m.stride, m.boundary, m.operator, size
 
     def atoms(self) -> jax.Array:
         return dictionaries.normalize_atoms(self.kernel[...])
 
     def operator(self) -> operators.LinearOperator:
+        if self.kind == "fft":
+            return fourier.fourier_operator(self.atoms(), (self.size, self.size))
         return operators.conv_operator(self.atoms(), stride=self.stride, boundary=self.boundary)
 
 
 def make_task(config) -> Task:
     m = config.model
     channels, size = config.data.channels, config.data.image_size
-    graphdef, _, rest = split_module(ConvDictionary(m, channels, rngs=nnx.Rngs(0)))
+    graphdef, _, rest = split_module(ConvDictionary(m, channels, size, rngs=nnx.Rngs(0)))
     tx = optim.make_optimizer(config.optim, config.train.num_steps)
     code_shape = (1, size // m.stride, size // m.stride, m.num_atoms)  # one image's code
 
@@ -109,7 +117,7 @@ def make_task(config) -> Task:
     def init(rng, batch):
         del batch  # the dictionary starts random; shapes come from the config
         param_rng, vector_rng = jax.random.split(rng)
-        _, params, _ = split_module(ConvDictionary(m, channels, rngs=nnx.Rngs(params=param_rng)))
+        _, params, _ = split_module(ConvDictionary(m, channels, size, rngs=nnx.Rngs(params=param_rng)))
         vector = jax.random.normal(vector_rng, code_shape)
         lip, vector = lipschitz(dictionary(params).operator(), vector, m.power_iters_init)
         return TrainState.create(params, tx, extra={"power_vector": vector, "lipschitz": lip})
