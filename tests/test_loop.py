@@ -71,3 +71,12 @@ def test_train_step_compiles_once(tmp_path, caplog):
         loop.train_and_evaluate(config, tmp_path / "run")
     compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage() and "jit(step)" in r.getMessage()]
     assert len(compiles) == 1, compiles
+
+
+def test_hparams_leave_out_the_sections_of_sources_not_read():
+    config = tiny_config()   # digits
+    flat = writers.flatten_config(config)
+    assert flat["data.name"] == "digits" and flat["model.num_atoms"] == 4
+    assert not [key for key in flat if key.startswith(("data.csc.", "data.spikes."))]
+    config.data.name = "synthetic_csc"
+    assert [key for key in writers.flatten_config(config) if key.startswith("data.csc.")]

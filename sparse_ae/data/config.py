@@ -85,6 +85,10 @@ class DataConfig:
     spikes: SpikesConfig = SpikesConfig()
 
 
+# The sub-sections of ``config.data`` that only one source reads.
+SOURCE_SECTIONS = {"csc": "synthetic_csc", "spikes": "binomial_spikes"}
+
+
 def default_config() -> ml_collections.ConfigDict:
     """The default ``config.data`` section."""
     return ml_collections.ConfigDict(dataclasses.asdict(DataConfig()))

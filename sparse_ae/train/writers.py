@@ -17,6 +17,7 @@ import jax
 import numpy as np
 from absl import logging
 
+from sparse_ae import data as data_lib
 from sparse_ae.utils import images as image_lib
 from sparse_ae.utils.tf_cpu import import_tensorflow
 
@@ -74,7 +75,11 @@ def log_evaluation(step: int, scalars: Mapping[str, float]) -> None:
 
 
 def flatten_config(config) -> dict[str, object]:
-    """``{"optim.lr": 0.001, ...}`` with sequences as strings (for hparams)."""
+    """``{"optim.lr": 0.001, ...}`` with sequences as strings (for hparams), without the ``data``
+    sub-sections of sources the run does not read (``data_lib.SOURCE_SECTIONS``)."""
+    config = config.to_dict()
+    unread = [key for key, source in data_lib.SOURCE_SECTIONS.items() if config["data"]["name"] != source]
+    config["data"] = {key: value for key, value in config["data"].items() if key not in unread}
     flat: dict[str, object] = {}
 
     def visit(node, prefix):
@@ -85,7 +90,7 @@ def flatten_config(config) -> dict[str, object]:
             else:
                 flat[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
 
-    visit(config.to_dict(), "")
+    visit(config, "")
     return flat
 
 
