@@ -19,18 +19,10 @@ DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 # Compilation dominates most tests; a persistent cache makes every run after the first several
 # times faster. SPARSE_AE_TEST_JAX_CACHE names another folder, or "" to turn it off.
 JAX_CACHE = os.environ.get("SPARSE_AE_TEST_JAX_CACHE", str(REPO / ".cache" / "jax-tests"))
-# The tests' arrays are tiny, so XLA compiles without LLVM's costly optimisations (about 40 % less
-# time on a cold cache). SPARSE_AE_TEST_XLA_FLAGS="" compiles as users do. The processes the tests
-# start compile the same way (a resumed run must match an uninterrupted one bitwise), except the
-# quick run of every benchmark, which runs with USER_XLA_FLAGS as users run it.
-TEST_XLA_FLAGS = os.environ.get("SPARSE_AE_TEST_XLA_FLAGS",
-                                "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
-USER_XLA_FLAGS = os.environ.get("XLA_FLAGS", "")
 
 
 def pytest_configure(config):
     del config  # unused
-    os.environ["XLA_FLAGS"] = f"{USER_XLA_FLAGS} {TEST_XLA_FLAGS}".strip()   # before JAX starts its backend
     if JAX_CACHE:
         import jax  # pylint: disable=import-outside-toplevel
 
@@ -146,3 +138,16 @@ def trained_constant_lr_fixture(tmp_path_factory):
     """Like ``trained`` with a constant learning rate (the schedule does not depend on
     train.num_steps, so shorter and longer runs share their first steps exactly)."""
     return _train_once(tmp_path_factory, "trained_constant_lr", tiny_config(**CONSTANT_LR))
+
+
+@pytest.fixture(name="single_threaded", scope="module")
+def single_threaded_fixture():
+    """SPORCO with one FFTW thread and single-threaded BLAS (fast and deterministic on a busy machine)."""
+    import sporco.fft  # pylint: disable=import-outside-toplevel  # only the SPORCO comparisons need it
+    from threadpoolctl import threadpool_limits  # pylint: disable=import-outside-toplevel
+
+    threads = sporco.fft.pyfftw_threads
+    sporco.fft.pyfftw_threads = 1
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+    sporco.fft.pyfftw_threads = threads
