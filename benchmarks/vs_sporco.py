@@ -1,30 +1,47 @@
-"""Batch convolutional sparse coding on CPU: JAX FISTA vs SPORCO's ADMM and PGM (one FFT thread).
+"""Convolutional BPDN on CPU, time to a 1e-4 relative objective gap: this project's ADMM and FISTA against SPORCO.
 
-    python -m benchmarks.vs_sporco [--quick] [--out DIR]
-    python -m benchmarks.vs_sporco --quick --out=benchmarks/results   # the committed vs_sporco.json
-    python -m benchmarks.vs_sporco --out=benchmarks/results/vs_sporco_full.json   # and vs_sporco_full.json
+    python -m benchmarks.vs_sporco [--quick] [--out DIR | --out FILE.json]
+    python -m benchmarks.vs_sporco --quick --out=benchmarks/results   # the committed vs_sporco.json (~2 min)
+    python -m benchmarks.vs_sporco --out=benchmarks/results/vs_sporco_full.json   # and vs_sporco_full.json (~20 min)
 
-Problem (SPORCO's CBPDN, circular): B crops of 128×128 from Set12 (32; 4 with --quick),
-high-passed as in SPORCO's examples (``sporco.signal.tikhonov_filter``, λ = 5), SPORCO's learned
-dictionary ``G:8x8x32`` (32 filters 8×8), λ = 0.05, objective summed over the batch.
-Measured: wall time until the objective is within 1e-4 (relative) of the optimum F*, where F*
-is the lowest objective any solver reached (a long JAX FISTA run, evaluated in float64).
-- JAX: ``solvers.fista`` float32, step 1/L (closed-form L), the library's default unroll; the
-  iteration count n* is read off its objective history, then n* iterations are timed after
-  compilation (median of runs interleaved with the SPORCO runs).
-- SPORCO (float64, its default): ``pgm.cbpdn.ConvBPDN`` (FISTA, same fixed L) and
-  ``admm.cbpdn.ConvBPDN`` (HighMemSolve, default adaptive ρ; objective at the sparse variable
-  Y), one pyfftw thread and single-threaded BLAS; time to n* is SPORCO's own iteration timer
-  without objective evaluation (``IterTimer='solve_wo_func'``); runs stop once the gap is reached.
+Problems (circular boundary; objective ½‖Σ_m d_m ∗ x_m − s_k‖² + λ‖x‖₁ summed over the images k):
+
+    P1  1 image 96×96       16 random unit-norm 5×5 filters (seed 0)   λ 0.05
+    P2  4 images 64×64      12 random unit-norm 9×9 filters (seed 1)   λ 0.05
+    P3  1 image 128×128     SPORCO's learned G:8x8x32 (32 filters 8×8)  λ 0.05
+    P4  32 images 128×128   G:8x8x32                                   λ 0.1   (--quick: 2 images; P1–P3 unchanged)
+
+Images: non-overlapping crops of Set12 (files in name order, tiles row by row), scaled to [0, 1] and high-passed as
+in SPORCO's examples (``signal.tikhonov_filter``, λ 5). λ 0.05 as SPORCO's CBPDN examples; 0.1 for the batch problem P4.
+An iterate is within the gap once F − F* ≤ 1e-4·F*, F* the lowest objective any solver reached (final codes
+evaluated in float64, and SPORCO's float64 histories). Time: wall time to the first iterate within the gap, without
+objective evaluation or set-up (spectra of dictionary and signals, FFTW planning, JAX compilation).
+
+- SPORCO ``admm.cbpdn.ConvBPDN``, default options (HighMemSolve False, adaptive ρ, relaxation 1.8), float64 and
+  float32 (``DataType``), 1 and 2 threads (``sporco.fft.pyfftw_threads``; BLAS by threadpoolctl). Objective read at
+  Y, the codes it returns (``AuxVarObj``: changes no iterate); timer ``IterTimer='solve_wo_func'``; a 2-step solve
+  first makes the FFTW plans; runs stop just past the gap of a reference F (or at the iteration cap: ">cap").
+- SPORCO ``pgm.cbpdn.ConvBPDN`` (FISTA, step 1/L, L the exact circular Lipschitz constant), float64, 1 thread.
+- sparse_ae ADMM (``admm.run``: ConvBPDN's iteration) and FISTA (``solvers.fista``, ``operators.conv_operator``,
+  step 1/L, rolled scan), float32, XLA:CPU on all cores. n* is read off a recorded run (their final codes give
+  the reference F); n* steps are then timed after compilation (ADMM with ``record_objective=False``, FISTA without
+  history): the median of ≥ 3 runs interleaved with the SPORCO runs.
+
+Also the FFT/memory floor of one ADMM step on P4's codes (B, 32, 128, 128) float32: forward + inverse real 2-D FFT by
+XLA (in a jitted loop; in ``admm``'s chunks of images, at once, and channel-last), by scipy.fft and pyfftw
+(FFTW_MEASURE) with 1 and 2 threads, and one pass over memory (``0.5 z + 1``), next to the ADMM's s/iter on P4.
 """
 
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pyfftw
+import scipy.fft
 import sporco.fft
 from PIL import Image
 from sporco import signal, util
@@ -34,32 +51,70 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks import common
 from sparse_ae import data as data_lib
-from sparse_ae.sparse_coding import operators, solvers
+from sparse_ae.sparse_coding import admm, operators, solvers
 
-SIZE, LAM, GAP = 128, 0.05, 1e-4
+GAP = 1e-4
+STOP = 0.25        # SPORCO runs stop at F_ref·(1 + STOP·GAP): past the gap even if F* ends a little below F_ref
+ADMM_ITERS = 500   # cap of every ADMM run (the reference included)
+FISTA_ITERS = 1000  # cap of every FISTA run
+REPEATS = 3        # JAX timings at the final n*
+QUICK_P4_IMAGES = 2
+FLOOR_REPS = 10   # XLA FFTs and memory passes per timed call of the floor
 
 
-def load_problem(num_images: int) -> tuple[np.ndarray, np.ndarray]:
-    """(filters (8, 8, 32) float64, high-passed crops (SIZE, SIZE, B) float64) in SPORCO's layout."""
+class Spec(NamedTuple):
+    """One CBPDN problem."""
 
+    images: int
+    size: int
+    filters: str | tuple[int, int, int]  # SPORCO dictionary name, or (size, count, seed) of random unit-norm ones
+    lam: float
+
+
+PROBLEMS = {"P1": Spec(1, 96, (5, 16, 0), 0.05), "P2": Spec(4, 64, (9, 12, 1), 0.05),
+            "P3": Spec(1, 128, "G:8x8x32", 0.05), "P4": Spec(32, 128, "G:8x8x32", 0.1)}
+# (label, SPORCO method, DataType, threads)
+SPORCO_RUNS = (("SPORCO ADMM float64, 1 thread", "admm", np.float64, 1),
+               ("SPORCO ADMM float64, 2 threads", "admm", np.float64, 2),
+               ("SPORCO ADMM float32, 1 thread", "admm", np.float32, 1),
+               ("SPORCO ADMM float32, 2 threads", "admm", np.float32, 2),
+               ("SPORCO PGM/FISTA float64, 1 thread", "pgm", np.float64, 1))
+JAX_LABELS = {"admm": "sparse_ae ADMM float32", "fista": "sparse_ae FISTA float32"}
+
+
+def describe(filters: str | tuple[int, int, int]) -> str:
+    """A dictionary's name in the tables: "G:8x8x32" or e.g. "16 random 5x5"."""
+    if isinstance(filters, str):
+        return filters
+    size, count, _ = filters
+    return f"{count} random {size}x{size}"
+
+
+def load_problem(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
+    """(filters (k, k, M), high-passed crops (size, size, images)), float64 in SPORCO's layout."""
     crops = []
     set12 = data_lib.shared_path("set12")
     for path in sorted(set12.glob("*.png")):
         image = np.asarray(Image.open(path).convert("L"), np.float64) / 255.0
-        crops += [image[i:i + SIZE, j:j + SIZE] for i in range(0, image.shape[0], SIZE)
-                  for j in range(0, image.shape[1], SIZE)]
-    if len(crops) < num_images:
-        raise ValueError(f"{set12} gives {len(crops)} crops of {SIZE}x{SIZE}, fewer than --images {num_images}")
-    _, high = signal.tikhonov_filter(np.stack(crops[:num_images], axis=-1), 5.0, 16)
-    return util.convdicts()["G:8x8x32"], high
+        crops += [image[i:i + spec.size, j:j + spec.size] for i in range(0, image.shape[0] - spec.size + 1, spec.size)
+                  for j in range(0, image.shape[1] - spec.size + 1, spec.size)]
+    if len(crops) < spec.images:
+        raise ValueError(f"{set12} gives {len(crops)} crops of {spec.size}x{spec.size}, fewer than {spec.images}")
+    _, high = signal.tikhonov_filter(np.stack(crops[:spec.images], axis=-1), 5.0, 16)
+    if isinstance(spec.filters, str):
+        return util.convdicts()[spec.filters], high
+    size, count, seed = spec.filters
+    filters = np.random.default_rng(seed).standard_normal((size, size, count))
+    return filters / np.sqrt(np.sum(filters ** 2, axis=(0, 1))), high
 
 
-def objective64(filters: np.ndarray, images: np.ndarray, codes: np.ndarray) -> float:
+def objective64(filters: np.ndarray, images: np.ndarray, codes: np.ndarray, lam: float) -> float:
     """CBPDN objective in float64 by FFT: filters (k, k, M), images (N, N, B), codes (B, N, N, M)."""
+    codes = np.asarray(codes, np.float64)
     spectrum = np.fft.rfft2(filters, s=images.shape[:2], axes=(0, 1))
     recon = np.fft.irfft2(np.einsum("hwm,bhwm->bhw", spectrum, np.fft.rfft2(codes, axes=(1, 2))),
                           s=images.shape[:2], axes=(1, 2))
-    return float(0.5 * np.sum((recon - images.transpose(2, 0, 1)) ** 2) + LAM * np.sum(np.abs(codes)))
+    return float(0.5 * np.sum((recon - images.transpose(2, 0, 1)) ** 2) + lam * np.sum(np.abs(codes)))
 
 
 def first_within(history: np.ndarray, optimum: float) -> int | None:
@@ -68,95 +123,191 @@ def first_within(history: np.ndarray, optimum: float) -> int | None:
     return int(hits[0]) + 1 if hits.size else None
 
 
-def run_sporco(kind: str, filters: np.ndarray, images: np.ndarray, lipschitz: float, target: float,
-               max_iters: int) -> tuple[np.ndarray, np.ndarray]:
-    """(objective per iteration, cumulative solve time without objective evaluation), stopping at ``target``."""
+def run_sporco(method: str, dtype, threads: int, filters: np.ndarray, images: np.ndarray, lam: float,
+               lipschitz: float, stop_at: float, max_iters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(objective per iteration, cumulative solve time without objective evaluation, codes (B, N, N, M))."""
+    options = {"RelStopTol": 0.0, "IterTimer": "solve_wo_func", "Verbose": False, "DataType": dtype}
+    if method == "pgm":
+        solver_class = pgm_cbpdn.ConvBPDN
+        options.update({"L": lipschitz, "Backtrack": None})
+    else:
+        solver_class = admm_cbpdn.ConvBPDN
+        options.update({"AuxVarObj": True})
 
-    sporco.fft.pyfftw_threads = 1
-    stop = lambda solver: solver.itstat[-1].ObjFun <= target  # noqa: E731
-    common_opt = {"MaxMainIter": max_iters, "RelStopTol": 0.0, "IterTimer": "solve_wo_func", "Callback": stop,
-                  "Verbose": False, "FastSolve": False}
-    with threadpool_limits(limits=1, user_api="blas"):
-        if kind == "pgm":
-            opt = pgm_cbpdn.ConvBPDN.Options({**common_opt, "L": lipschitz, "Backtrack": None})
-            solver = pgm_cbpdn.ConvBPDN(filters, images, LAM, opt, dimK=1)
-        else:
-            # Objective at Y (the sparse split variable); X is not a LASSO iterate.
-            opt = admm_cbpdn.ConvBPDN.Options({**common_opt, "HighMemSolve": True, "AuxVarObj": True,
-                                               "fEvalX": False, "gEvalY": True})
-            solver = admm_cbpdn.ConvBPDN(filters, images, LAM, opt, dimK=1)
+    def make(**changes):
+        return solver_class(filters, images, lam, solver_class.Options({**options, **changes}), dimK=1)
+
+    sporco.fft.pyfftw_threads = threads
+    with threadpool_limits(limits=threads, user_api="blas"):
+        make(MaxMainIter=2).solve()  # FFTW plans for these shapes, dtype and threads
+        solver = make(MaxMainIter=max_iters, Callback=lambda solver: solver.itstat[-1].ObjFun <= stop_at)
         solver.solve()
     stats = solver.getitstat()
-    return np.asarray(stats.ObjFun), np.asarray(stats.Time)
+    codes = solver.getmin()[:, :, 0].transpose(2, 0, 1, 3)  # (N, N, 1, B, M) -> (B, N, N, M)
+    return np.asarray(stats.ObjFun, np.float64), np.asarray(stats.Time), codes
+
+
+class JaxSolvers:
+    """This project's ADMM and FISTA on one problem (float32): recorded runs, and timed runs of n steps."""
+
+    def __init__(self, filters: np.ndarray, images: np.ndarray, lam: float, lipschitz: float):
+        kernel = jnp.asarray(filters[:, :, :, None], jnp.float32)
+        self.signal = jnp.asarray(images.transpose(2, 0, 1)[..., None], jnp.float32)
+        self.problem = admm.make_problem(kernel, self.signal, lam)
+        self.start = admm.init_state(self.problem)
+        op = operators.conv_operator(kernel)
+        self.fista = jax.jit(lambda y, n, history: solvers.fista(op, y, lam, 1 / lipschitz, n, unroll=1,
+                                                                 return_history=history), static_argnums=(1, 2))
+        self.times: dict[str, list[tuple[int, float]]] = {"admm": [], "fista": []}
+
+    def recorded(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{"admm" | "fista": (objective per step (cap,), final codes (B, N, N, M))}."""
+        state, record = admm.run(self.problem, self.start, ADMM_ITERS)
+        codes, history = self.fista(self.signal, FISTA_ITERS, True)
+        return {"admm": (np.asarray(record.objective), np.moveaxis(np.asarray(state.y), 1, -1)),
+                "fista": (np.asarray(history), np.asarray(codes))}
+
+    def time(self, kind: str, steps: int) -> None:
+        """Times ``steps`` steps of ``kind`` once (after a compiling call for a new ``steps``)."""
+        if kind == "admm":
+            fn, args = admm.run, (self.problem, self.start, steps, 0.0, False)
+        else:
+            fn, args = self.fista, (self.signal, steps, False)
+        if not any(n == steps for n, _ in self.times[kind]):
+            jax.block_until_ready(fn(*args))
+        self.times[kind].append((steps, common.time_fn(fn, *args, repeats=1, warmup=0)))
+
+    def seconds(self, kind: str, steps: int) -> list[float]:
+        return [t for n, t in self.times[kind] if n == steps]
+
+
+def bench_problem(name: str, spec: Spec) -> dict:
+    """Runs every solver on one problem; returns its record (rows, optimum, timings)."""
+    filters, images = load_problem(spec)
+    lipschitz = float(operators.circular_lipschitz(jnp.asarray(filters[:, :, :, None]), images.shape[:2]))
+    mine = JaxSolvers(filters, images, spec.lam, lipschitz)
+    start = time.perf_counter()
+    recorded = mine.recorded()
+    finals = [objective64(filters, images, codes, spec.lam) for _, codes in recorded.values()]
+    reference = min(finals)
+    print(f"{name}: recorded runs in {time.perf_counter() - start:.1f} s, reference F {reference:.6f}", flush=True)
+
+    def time_mine(optimum: float) -> None:
+        for kind, (history, _) in recorded.items():
+            steps = first_within(history, optimum)
+            if steps:
+                mine.time(kind, steps)
+
+    time_mine(reference)
+    sporco_runs = {}
+    for label, method, dtype, threads in SPORCO_RUNS:  # each followed by JAX timings (a shared machine)
+        cap = FISTA_ITERS if method == "pgm" else ADMM_ITERS
+        history, seconds, codes = run_sporco(method, dtype, threads, filters, images, spec.lam, lipschitz,
+                                             reference * (1 + STOP * GAP), cap)
+        sporco_runs[label] = (history, seconds)
+        finals.append(objective64(filters, images, codes, spec.lam))
+        if dtype == np.float64:
+            finals.append(float(np.min(history)))
+        print(f"{name}: {label}: {len(history)} iterations", flush=True)
+        time_mine(reference)
+    optimum = min(finals)
+    steps = {kind: first_within(history, optimum) for kind, (history, _) in recorded.items()}
+    for kind, n in steps.items():
+        while n and len(mine.seconds(kind, n)) < REPEATS:
+            mine.time(kind, n)
+
+    rows = []
+    for kind, n in steps.items():
+        row = {"problem": name, "solver": JAX_LABELS[kind], "iterations": n or f">{len(recorded[kind][0])}"}
+        if n:
+            seconds = float(np.median(mine.seconds(kind, n)))
+            row.update({"seconds": seconds, "s/iter": seconds / n})
+        rows.append(row)
+    for label, (history, seconds) in sporco_runs.items():
+        n = first_within(history, optimum)
+        row = {"problem": name, "solver": label, "iterations": n or f">{len(history)}"}
+        if n:
+            row.update({"seconds": float(seconds[n - 1]), "s/iter": float(seconds[n - 1]) / n})
+        rows.append(row)
+    admm_seconds = rows[0].get("seconds")
+    for row in rows:
+        if admm_seconds and "seconds" in row:
+            row["ADMM speed-up"] = row["seconds"] / admm_seconds
+    return {"spec": spec._asdict(), "optimum": optimum, "lipschitz": lipschitz, "rows": rows,
+            "jax_times": {kind: mine.seconds(kind, n) for kind, n in steps.items() if n}}
+
+
+def fft_floor(batch: int) -> list[dict]:
+    """Seconds of forward + inverse real 2-D FFTs and of one memory pass on codes (batch, 32, 128, 128) float32:
+    medians of interleaved rounds; XLA's per repetition of a jitted loop of FLOOR_REPS (buffers reused, as in the
+    ADMM loop), on the whole array, channel-last, and in the chunks of images ``admm.step`` uses; the host
+    libraries' per call on their planned or allocated buffers."""
+    codes = np.random.default_rng(0).standard_normal((batch, 32, 128, 128)).astype(np.float32)
+    hw = codes.shape[-2:]
+    size = admm.images_per_chunk(codes.shape, codes.dtype)
+
+    def round_trip(a, axes=(-2, -1)):
+        return jnp.fft.irfft2(jnp.fft.rfft2(a, axes=axes), s=hw, axes=axes)
+
+    def xla_loop(body):
+        return jax.jit(lambda z: jax.lax.fori_loop(0, FLOOR_REPS, lambda _, a: body(a), z))
+
+    cases = {f"XLA rfft2 + irfft2, chunks of {size} image(s) as admm": (
+                     xla_loop(lambda a: jax.lax.map(round_trip, a.reshape((-1, size) + a.shape[1:])).reshape(a.shape)),
+                     (jnp.asarray(codes),)),
+             "XLA rfft2 + irfft2, (B, M, H, W) at once": (xla_loop(round_trip), (jnp.asarray(codes),)),
+             "XLA rfft2 + irfft2, (B, H, W, M) axes (1, 2)": (
+                     xla_loop(lambda a: round_trip(a, axes=(1, 2))), (jnp.asarray(np.moveaxis(codes, 1, -1)),)),
+             "XLA one memory pass (0.5 z + 1)": (xla_loop(lambda a: 0.5 * a + 1), (jnp.asarray(codes),))}
+    for workers in (1, 2):
+        cases[f"scipy.fft rfft2 + irfft2, {workers} worker(s)"] = (
+                lambda z, w=workers: scipy.fft.irfft2(scipy.fft.rfft2(z, workers=w), s=hw, workers=w), (codes,))
+    for threads in (1, 2):
+        forward = pyfftw.builders.rfft2(pyfftw.empty_aligned(codes.shape, "float32"), threads=threads,
+                                        planner_effort="FFTW_MEASURE")
+        inverse = pyfftw.builders.irfft2(pyfftw.empty_aligned(forward.output_shape, "complex64"), s=hw,
+                                         threads=threads, planner_effort="FFTW_MEASURE")
+        cases[f"pyfftw rfft2 + irfft2, {threads} thread(s)"] = (lambda z, f=forward, i=inverse: i(f(z)), (codes,))
+    times, _ = common.time_interleaved(cases, repeats=5)
+    return [{"operation": name, "seconds": float(np.median(t)) / (FLOOR_REPS if name.startswith("XLA") else 1)}
+            for name, t in times.items()]
 
 
 def main() -> None:
     parser = common.base_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=None, help="batch size (default 32; 4 with --quick)")
     args = parser.parse_args()
-    num_images = args.images or (4 if args.quick else 32)
-    ref_iters, max_sporco = (1500, 800) if args.quick else (2000, 1500)
-    filters, images = load_problem(num_images)
-    kernel = jnp.asarray(filters[:, :, :, None], jnp.float32)
-    y = jnp.asarray(images.transpose(2, 0, 1)[..., None], jnp.float32)
-    lipschitz = float(operators.circular_lipschitz(kernel, (SIZE, SIZE)))
-    op = operators.conv_operator(kernel)
-
-    # Reference: long FISTA run; its history gives F* and JAX's n*.
-    reference = jax.jit(lambda y: solvers.fista(op, y, LAM, 1.0 / lipschitz, ref_iters, unroll=1, return_history=True))
-    start = time.perf_counter()
-    codes, jax_history = jax.block_until_ready(reference(y))
-    print(f"reference: {ref_iters} FISTA iterations in {time.perf_counter() - start:.1f} s", flush=True)
-    optimum = min(objective64(filters, images, np.asarray(codes, np.float64)), float(np.min(jax_history)))
-    compiled: dict[int, object] = {}
-
-    def time_jax(iters: int) -> float:
-        """Seconds for ``iters`` FISTA iterations after compilation."""
-        if iters not in compiled:
-            compiled[iters] = jax.jit(lambda y: solvers.fista(op, y, LAM, 1.0 / lipschitz, iters))
-            jax.block_until_ready(compiled[iters](y))
-        start = time.perf_counter()
-        jax.block_until_ready(compiled[iters](y))
-        return time.perf_counter() - start
-
-    measured = []  # (iterations, seconds)
-
-    def measure() -> None:
-        iters = first_within(jax_history, optimum)
-        if iters is None:
-            raise RuntimeError("a SPORCO run went well below the JAX reference; raise the reference iterations")
-        measured.append((iters, time_jax(iters)))
-
-    measure()
-    sporco_runs = {}
-    for kind in ("pgm", "admm"):  # interleaved with JAX timings on the shared machine
-        sporco_runs[kind] = run_sporco(kind, filters, images, lipschitz, optimum * (1 + GAP), max_sporco)
-        print(f"sporco {kind}: {len(sporco_runs[kind][0])} iterations", flush=True)
-        optimum = min(optimum, float(np.min(sporco_runs[kind][0])))
-        measure()
-    jax_iters = first_within(jax_history, optimum)
-    while sum(n == jax_iters for n, _ in measured) < 3:  # F* moved: time the final n* again
-        measure()
-    jax_times = [t for n, t in measured if n == jax_iters]
-    jax_seconds = float(np.median(jax_times))
-    rows = [{"solver": "JAX FISTA (float32, 2 CPU threads)", "iterations": jax_iters, "seconds": jax_seconds,
-             "s/iter": jax_seconds / jax_iters, "JAX speed-up": 1.0}]
-    names = {"pgm": "SPORCO PGM/FISTA (float64, 1 thread)", "admm": "SPORCO ADMM (float64, 1 thread)"}
-    for kind, (history, seconds) in sporco_runs.items():
-        n = first_within(history, optimum)
-        row = {"solver": names[kind], "iterations": n if n else f">{len(history)}"}
-        if n:
-            row.update({"seconds": float(seconds[n - 1]), "s/iter": float(seconds[n - 1]) / n,
-                        "JAX speed-up": float(seconds[n - 1]) / jax_seconds})
-        rows.append(row)
-    common.print_table(f"time to a {GAP:g} relative objective gap: {num_images} images {SIZE}x{SIZE}, "
-                       f"32 filters 8x8, lambda {LAM}, F* = {optimum:.6f}", rows)
+    problems = dict(PROBLEMS)
+    if args.quick:
+        problems["P4"] = problems["P4"]._replace(images=QUICK_P4_IMAGES)
+    results = {name: bench_problem(name, spec) for name, spec in problems.items()}
+    rows = [row for result in results.values() for row in result["rows"]]
+    common.print_table(f"time to a {GAP:g} relative objective gap (ADMM speed-up: the solver's seconds / "
+                       "sparse_ae ADMM's)", rows, ["problem", "solver", "iterations", "seconds", "s/iter",
+                                                   "ADMM speed-up"])
+    summary = []
+    for name, result in results.items():
+        speedup = {row["solver"]: row.get("ADMM speed-up") for row in result["rows"]}
+        vs64, vs32 = speedup["SPORCO ADMM float64, 1 thread"], speedup["SPORCO ADMM float32, 2 threads"]
+        spec = problems[name]
+        summary.append({"problem": name, "images": spec.images, "size": spec.size, "filters": describe(spec.filters),
+                        "lam": spec.lam, "F*": result["optimum"], "vs SPORCO f64 1 thread": vs64,
+                        "target >= 5": bool(vs64 and vs64 >= 5), "vs SPORCO f32 2 threads": vs32,
+                        "target > 1": bool(vs32 and vs32 > 1)})
+    common.print_table("sparse_ae ADMM speed-up over SPORCO ADMM", summary)
+    p4 = problems["P4"]
+    floor = fft_floor(p4.images)
+    admm_row = results["P4"]["rows"][0]
+    if "s/iter" in admm_row:
+        floor.append({"operation": "sparse_ae ADMM, one step on P4", "seconds": admm_row["s/iter"]})
+    for row in floor:
+        row["vs admm's FFTs"] = row["seconds"] / floor[0]["seconds"]
+    common.print_table(f"FFT/memory floor of one ADMM step: codes ({p4.images}, 32, 128, 128) float32", floor)
     if args.out:
         common.write_json(args.out, "vs_sporco", {
-                "quick": args.quick, "images": num_images, "size": SIZE, "filters": "sporco G:8x8x32",
-                "lam": LAM, "gap": GAP, "optimum": optimum, "lipschitz": lipschitz,
-                "reference_iterations": ref_iters, "default_unroll": solvers.resolve_unroll(None, jax_iters),
-                "jax_times": jax_times, "rows": rows,
+                "quick": args.quick, "gap": GAP, "admm_iters": ADMM_ITERS, "fista_iters": FISTA_ITERS,
+                "rows": rows, "summary": summary, "fft_floor": floor,
+                "problems": {name: {k: v for k, v in result.items() if k != "rows"}
+                             for name, result in results.items()},
                 "note": "machine shared with other jobs; JAX timings are medians of runs interleaved "
                         "with the SPORCO runs"})
 

@@ -13,11 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import sporco.fft
 from skimage import data
 from sporco.admm import cbpdn as admm_cbpdn
 from sporco.pgm import cbpdn as pgm_cbpdn
-from threadpoolctl import threadpool_limits
 
 from sparse_ae.sparse_coding import operators, solvers
 
@@ -35,16 +33,6 @@ def problem_fixture():
     image = data.camera().astype(np.float64).reshape(64, 8, 64, 8).mean(axis=(1, 3)) / 255.0
     lipschitz = np.max(np.sum(np.abs(np.fft.fft2(filters, s=(64, 64), axes=(0, 1))) ** 2, axis=-1))
     return filters, image, float(lipschitz)
-
-
-@pytest.fixture(name="single_threaded", scope="module")
-def single_threaded_fixture():
-    """SPORCO with one FFTW thread and single-threaded BLAS (fast and deterministic on a busy machine)."""
-    threads = sporco.fft.pyfftw_threads
-    sporco.fft.pyfftw_threads = 1
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-    sporco.fft.pyfftw_threads = threads
 
 
 @pytest.fixture(name="jax_history", scope="module")
