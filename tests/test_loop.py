@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from sparse_ae.train import checkpointing, loop, writers
+from sparse_ae.utils import tf_cpu
 
 from conftest import CONSTANT_LR, assert_trees_equal, tiny_config
 
@@ -28,6 +29,28 @@ def test_run_writes_checkpoints_events_images_metrics(trained):
     assert set(metrics) >= {"test/psnr", "test/ssim", "test/mse", "test/step"}
     assert metrics["test/step"] == 20 and 5 < metrics["test/psnr"] < 60
     assert json.loads((workdir / "config.json").read_text())["task"] == "csc_ae"
+
+
+def tensorboard_images(workdir) -> dict[tuple[str, int], np.ndarray]:
+    """Every image summary in the workdir's event files: (tag, step) -> (H, W, C) uint8."""
+    tf = tf_cpu.import_tensorflow()
+    found = {}
+    for path in workdir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "images":  # [width, height, png, ...]
+                    png = value.tensor.string_val[2]
+                    found[value.tag, event.step] = tf.io.decode_png(png).numpy()
+    return found
+
+
+def test_tensorboard_holds_the_saved_grids(trained):
+    _, workdir, _ = trained
+    events = tensorboard_images(workdir)
+    assert set(events) == {("test/inputs_reconstructions", 20), ("atoms", 20)}
+    for (tag, step), image in events.items():
+        saved = np.asarray(Image.open(workdir / "images" / f"step_{step}" / f"{tag.replace('/', '_')}.png"))
+        np.testing.assert_array_equal(image.reshape(saved.shape), saved)
 
 
 def test_rerun_of_a_finished_run_resumes_and_does_nothing(trained):

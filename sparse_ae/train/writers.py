@@ -124,11 +124,12 @@ def compose(images: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def write_images(writer, workdir: str | os.PathLike, step: int, images: Mapping[str, np.ndarray]) -> None:
-    """The :func:`compose`\ d grids: to the writer (TensorBoard), to ``images/step_<step>/<name>.png``
-    (one folder per evaluation) and, as the latest, to ``images/<name>.png``."""
+    """The :func:`compose`\ d grids, as the same 8-bit pixels, to the writer (TensorBoard), to
+    ``images/step_<step>/<name>.png`` (one folder per evaluation) and, as the latest, to
+    ``images/<name>.png``."""
     if not images:
         return
-    grids = compose(images)
+    grids = {name: image_lib.to_uint8(grid) for name, grid in compose(images).items()}
     writer.write_images(step, {name: grid[None] for name, grid in grids.items()})
     if jax.process_index() == 0:
         latest = pathlib.Path(workdir) / IMAGES_DIR

@@ -62,7 +62,14 @@ def rescale(images: jax.Array) -> jax.Array:
     return (images - low) / jnp.maximum(high - low, 1e-12)
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (clipped) to 8-bit, rounded to the nearest level; uint8 passes through."""
+    if image.dtype == np.uint8:
+        return image
+    return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+
+
 def save_png(path: str | pathlib.Path, image: np.ndarray) -> None:
-    """Writes an (H, W, 1|3) image in [0, 1] as an 8-bit PNG."""
-    pixels = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    """Writes an (H, W, 1|3) image, in [0, 1] or uint8, as an 8-bit PNG."""
+    pixels = to_uint8(np.asarray(image))
     Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
