@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import pathlib
+import re
 import shutil
 
 import nbclient
 import nbformat
 import pytest
-
-pytestmark = pytest.mark.slow  # runs a notebook kernel
 
 NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "colab" / "evaluate.ipynb"
 
@@ -22,6 +22,22 @@ def _text(cell) -> str:
     return "".join(parts)
 
 
+def test_notebook_renders_and_has_colab_form_fields():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            assert "\\n" not in cell.source, f"literal backslash-n in markdown: {cell.source[:60]!r}"
+        else:
+            ast.parse(cell.source)
+    fields = {m.group(1) for c in notebook.cells if c.cell_type == "code"
+              for m in re.finditer(r'^(\w+) = "[^"]*"  #@param \{type:"string"\}$', c.source, re.M)}
+    assert fields == {"SOURCE", "WORKDIR", "SPLITS"}
+    install = next(c.source for c in notebook.cells if c.cell_type == "code" and "SOURCE" in c.source)
+    assert '"pip", "install"' in install and "find_spec(\"sparse_ae\")" in install
+
+
+@pytest.mark.slow  # runs a notebook kernel
 def test_notebook_evaluates_a_workdir(trained, tmp_path, monkeypatch):
     config, workdir, _ = trained
     copy = tmp_path / "workdir"
