@@ -35,7 +35,7 @@ import numpy as np
 from benchmarks import common
 from sparse_ae import evaluate
 from sparse_ae.evaluators import eval_outputs, linear_probe, reconstruction
-from sparse_ae.tools.train_digits_classifier import load_split
+from sparse_ae.evaluators._digits_classifier_training import load_split
 from sparse_ae.train import loop
 
 CONFIG = "configs/conv_sae.py"

@@ -6,10 +6,9 @@
 Each row trains ``configs/sparse_gan.py:reg=<reg>,seed=<s>`` (16 × 16 digits, batch 64, Adam
 2e-4/β1 0.5, non-saturating loss) through the generic loop and evaluates on the 1500 training
 digits: Fréchet distance between the real digits and 1500 samples (fixed latents) in the
-64-d features of the digits classifier (trained first by
-``sparse_ae.tools.train_digits_classifier`` unless ``--classifier`` is given), the
-classifier-based score, and the sparsity of the generator's last hidden layer h_n (fraction of
-non-zeros, mean Hoyer sparsity of its needles). The reference row is the Fréchet distance of
+64-d features of the digits classifier (the evaluator's default one, trained on first use and
+cached, unless ``--classifier`` is given), the classifier-based score, and the sparsity of the
+generator's last hidden layer h_n (fraction of non-zeros, mean Hoyer sparsity of its needles). The reference row is the Fréchet distance of
 the 1500 training digits to the 297 test digits (real vs real).
 """
 
@@ -21,9 +20,7 @@ import tempfile
 
 from benchmarks import common
 from sparse_ae.evaluators import frechet_digits
-from sparse_ae.models import digits_classifier
-from sparse_ae.tools import train_digits_classifier
-from sparse_ae.tools.train_digits_classifier import load_split
+from sparse_ae.evaluators._digits_classifier_training import default_classifier, load_split
 
 REGS = ("none", "l1", "l0", "l0inf", "ml")
 
@@ -62,16 +59,13 @@ def main() -> None:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--classifier", default="", help="folder of a trained digits classifier (else trained here)")
+    parser.add_argument("--classifier", default="", help="folder of a trained digits classifier (else the default one)")
     parser.add_argument("--regs", default=",".join(REGS))
     args = parser.parse_args()
     seeds, steps = (1, 200) if args.quick else (args.seeds, args.steps)
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="sparse_gan_bench_"))
-    classifier = args.classifier
     image_size = common.load_config("configs/sparse_gan.py").data.image_size
-    if not classifier:
-        model, meta = train_digits_classifier.train(image_size)
-        classifier = str(digits_classifier.save(model, scratch / "classifier", meta))
+    classifier = args.classifier or str(default_classifier(image_size))
     meta = json.loads((pathlib.Path(classifier) / "classifier.json").read_text())
     reference = real_reference(classifier, image_size)
     runs = []

@@ -1,14 +1,17 @@
 """DCGAN with sparsity-regularised generator layers (task ``sparse_gan``).
 
-    python -m sparse_ae.tools.train_digits_classifier --out=/tmp/digits_clf --image_size=16
-    python -m sparse_ae.main --config=configs/sparse_gan.py:reg=l0inf \
-        --config.frechet_digits.classifier=/tmp/digits_clf --workdir=/tmp/gan_l0inf
+    python -m sparse_ae.main --config=configs/sparse_gan.py:reg=l0inf --workdir=DIR
 
 Arguments: reg = none | l1 | l0 | l0inf | ml; dataset = digits (16 × 16, offline; Fréchet
 distance in the digits classifier's features) | cifar10 (32 × 32 RGB via TFDS; FID with the
 InceptionV3 weights in ``config.fid.weights``); loss = nonsaturating | hinge | wgan_gp;
 keep = percent kept by l0 / l0inf (default 25); l1 = λ of the l1 penalty; seed; steps;
 runlocal.
+
+The digits classifier is by default the one the ``frechet_digits`` evaluator trains on its first
+use (about 20 s) and caches (in ``$SPARSE_AE_CACHE``, else ``~/.cache/sparse_ae``);
+``--config.frechet_digits.classifier=CLASSIFIER_DIR`` reads one made by
+``python -m sparse_ae.tools.train_digits_classifier --out=CLASSIFIER_DIR`` instead.
 
 Regularisers act on the generator's hidden layers h_1 … h_n (n = 2 at 16 × 16, 3 at 32 × 32):
 l1 / l0 / l0inf on the last one (the representation the output dictionary synthesises from),

@@ -58,6 +58,15 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(scope="session", autouse=True, name="private_cache")
+def private_cache_fixture(tmp_path_factory):
+    """``SPARSE_AE_CACHE`` (the default digits classifier's cache) in a folder of this session, for
+    this process and the ones it starts: tests never write into the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPARSE_AE_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(name="run_python")
 def run_python_fixture():
     """Fixture form of :func:`run_python` (code that needs its own device count or a clean process)."""

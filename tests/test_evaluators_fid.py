@@ -1,5 +1,5 @@
 """Fréchet distances: FID / IS math against SciPy and first principles, the InceptionV3 weight
-loader on random weights, and the digits-classifier distance with a saved classifier."""
+loader on random weights, and the digits-classifier distance with a saved classifier or the default one."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +9,7 @@ import scipy.linalg
 from flax import nnx
 
 from sparse_ae import config as config_lib
-from sparse_ae.evaluators import fid, frechet_digits
+from sparse_ae.evaluators import _digits_classifier_training, fid, frechet_digits
 from sparse_ae.models import digits_classifier, inception
 
 
@@ -122,7 +122,7 @@ def test_preprocess_resizes_gray_to_rgb_in_minus_one_one():
     np.testing.assert_allclose(y, 0.5, atol=1e-6)
 
 
-def test_frechet_digits_with_a_saved_classifier(tmp_path):
+def test_frechet_digits_with_a_saved_classifier(tmp_path, monkeypatch):
     model = digits_classifier.DigitsClassifier(8, feature_dim=6, rngs=nnx.Rngs(0))
     digits_classifier.save(model, tmp_path, {"note": "untrained"})
     embed = frechet_digits.embedder(str(tmp_path))
@@ -134,6 +134,9 @@ def test_frechet_digits_with_a_saved_classifier(tmp_path):
     config.frechet_digits = {"classifier": str(tmp_path)}
     with pytest.raises(ValueError, match="trained on 8px digits but config.data.image_size=16"):
         frechet_digits.validate_config(config)
-    config.frechet_digits = {"classifier": ""}
-    with pytest.raises(ValueError, match="train_digits_classifier"):
+    config.frechet_digits = {"classifier": ""}  # the default classifier: checks the size, trains nothing
+    monkeypatch.setattr(_digits_classifier_training, "default_classifier", None)
+    frechet_digits.validate_config(config)
+    config.data.image_size = 6
+    with pytest.raises(ValueError, match="config.data.image_size=6: the digits classifier .* multiple of 4"):
         frechet_digits.validate_config(config)

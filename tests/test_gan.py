@@ -1,6 +1,9 @@
-"""Sparse GAN: losses, one jitted step updates both players, sparsity per layer, eval samples, configs."""
+"""Sparse GAN: losses, one jitted step updates both players, sparsity per layer, eval samples, configs,
+and main's runlocal run with the default digits classifier."""
 
 from __future__ import annotations
+
+import json
 
 import jax
 import jax.numpy as jnp
@@ -89,3 +92,14 @@ def test_bad_configs_are_clear_errors(update, match):
         sparse_gan.validate_config(config)
 
 
+
+
+def test_main_runlocal_out_of_the_box(run_python, tmp_path):
+    """No classifier folder given: the Fréchet evaluator trains the default one into the cache."""
+    workdir, cache = tmp_path / "run", tmp_path / "cache"
+    result = run_python(["-m", "sparse_ae.main", "--config=configs/sparse_gan.py:runlocal", f"--workdir={workdir}"],
+                        env={"SPARSE_AE_CACHE": str(cache)}, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert np.isfinite(json.loads((workdir / "metrics.json").read_text())["train/frechet_digits"])
+    assert "training the digits classifier for 16px" in result.stderr
+    assert [p.name for p in (cache / "digits_classifier").iterdir()] == ["16px-f64-s2000-seed0"]

@@ -15,6 +15,7 @@ An evaluator module defines::
   arrays (N, h, w, C) in [0, 1].
 
 Evaluators may also define ``validate_config(config)``; it runs before anything compiles.
+Modules whose names start with ``_`` are helpers of the evaluators, not evaluators.
 """
 
 from __future__ import annotations

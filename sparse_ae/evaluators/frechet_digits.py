@@ -1,13 +1,15 @@
 """Offline Fréchet distance of generated images in the features of a small digits classifier.
 
-The classifier (:mod:`sparse_ae.models.digits_classifier`) is trained once by
-``python -m sparse_ae.tools.train_digits_classifier --out DIR`` and read from
-``config.frechet_digits.classifier`` = DIR. Per split, the real images (``batch["image"]``) and
-the task's ``"samples"`` (one per real example; ``"reconstruction"`` when there are none) are
-embedded; scalars: ``<split>/frechet_digits`` = Fréchet distance of the two Gaussian fits
-(:func:`sparse_ae.evaluators.fid.frechet_distance`), ``<split>/digits_score`` = the
-Inception-Score formula with the classifier's class probabilities (10 = every class equally
-often and each sample confidently classified).
+The classifier (:mod:`sparse_ae.models.digits_classifier`) is read from
+``config.frechet_digits.classifier`` = DIR, a folder made by ``python -m
+sparse_ae.tools.train_digits_classifier --out DIR``; left empty (the default), it is the default
+classifier for ``config.data.image_size``, trained on first use (about 20 s) and cached
+(:func:`sparse_ae.evaluators._digits_classifier_training.default_classifier`). Per split, the
+real images (``batch["image"]``) and the task's ``"samples"`` (one per real example;
+``"reconstruction"`` when there are none) are embedded; scalars: ``<split>/frechet_digits`` =
+Fréchet distance of the two Gaussian fits (:func:`sparse_ae.evaluators.fid.frechet_distance`),
+``<split>/digits_score`` = the Inception-Score formula with the classifier's class probabilities
+(10 = every class equally often and each sample confidently classified).
 """
 
 from __future__ import annotations
@@ -19,26 +21,34 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from sparse_ae.evaluators import eval_outputs
+from sparse_ae.evaluators import _digits_classifier_training, eval_outputs
 from sparse_ae.evaluators.fid import frechet_distance, gaussian_stats, inception_score
 from sparse_ae.models import digits_classifier
 
 
-def classifier_dir(config) -> str:
+def classifier_setting(config) -> str:
+    """``config.frechet_digits.classifier``: a folder, or "" for the default classifier."""
     return config.get("frechet_digits", ml_collections.ConfigDict()).get("classifier", "")
 
 
+def classifier_dir(config) -> str:
+    """The configured classifier's folder, else the default one's (trained and cached on first use)."""
+    folder = classifier_setting(config)
+    return folder or str(_digits_classifier_training.default_classifier(config.data.image_size))
+
+
 def validate_config(config) -> None:
-    folder = classifier_dir(config)
+    """Checks a given folder against ``config.data.image_size``; with none, only that the default
+    classifier can take that size (nothing is trained here)."""
+    folder = classifier_setting(config)
     if not folder:
-        raise ValueError("evaluator 'frechet_digits' needs config.frechet_digits.classifier: a folder made by "
-                         "python -m sparse_ae.tools.train_digits_classifier --out DIR "
-                         f"--image_size={config.data.image_size}")
+        digits_classifier.check_image_size(config.data.image_size, "config.data.image_size")
+        return
     _, meta = digits_classifier.load(folder)
     if meta["image_size"] != config.data.image_size:
         raise ValueError(f"config.frechet_digits.classifier={folder!r} was trained on {meta['image_size']}px digits "
                          f"but config.data.image_size={config.data.image_size}; train one with --image_size="
-                         f"{config.data.image_size}")
+                         f"{config.data.image_size}, or leave it empty for the default one")
 
 
 @functools.lru_cache(maxsize=4)

@@ -22,10 +22,16 @@ WEIGHTS_FILE = "classifier.npz"
 META_FILE = "classifier.json"
 
 
+def check_image_size(image_size: int, name: str = "image_size") -> None:
+    """ValueError naming ``name`` unless ``image_size`` is a positive multiple of 4 (two 2× poolings)."""
+    if image_size < 4 or image_size % 4:
+        raise ValueError(f"{name}={image_size}: the digits classifier (of evaluator 'frechet_digits') takes "
+                         "images whose size is a positive multiple of 4")
+
+
 class DigitsClassifier(nnx.Module):
     def __init__(self, image_size: int, feature_dim: int = 64, *, rngs: nnx.Rngs):
-        if image_size < 4 or image_size % 4:
-            raise ValueError(f"image_size={image_size} must be a positive multiple of 4")
+        check_image_size(image_size)
         self.conv1 = nnx.Conv(1, 16, (3, 3), padding="SAME", rngs=rngs)
         self.conv2 = nnx.Conv(16, 32, (3, 3), padding="SAME", rngs=rngs)
         self.fc = nnx.Linear((image_size // 4) ** 2 * 32, feature_dim, rngs=rngs)
