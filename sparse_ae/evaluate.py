@@ -28,7 +28,6 @@ _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "initialise jax.distribut
 flags.mark_flags_as_required(["workdir"])
 
 IMAGE_FOLDER_SPLIT = "all"
-CONFIG_FILE = "config.json"
 
 
 def _flag_value(argv: list[str], name: str) -> str | None:
@@ -47,9 +46,9 @@ def parse_flags(argv: list[str]) -> list[str]:
     ``config.json`` (so ``--config.a.b=v`` / ``--config.a.b v`` override it as in training)."""
     workdir = _flag_value(argv[1:], "workdir")
     if workdir is not None and _flag_value(argv[1:], "config") is None:
-        saved = pathlib.Path(workdir) / CONFIG_FILE
+        saved = pathlib.Path(workdir) / config_files.CONFIG_FILE
         if not saved.is_file():
-            cli.fail(f"--workdir={workdir!r} has no {CONFIG_FILE}: is it a sparse_ae training workdir?")
+            cli.fail(f"--workdir={workdir!r} has no {config_files.CONFIG_FILE}: is it a sparse_ae training workdir?")
         argv = [argv[0], f"--config={saved}", *argv[1:]]
     return cli.parse_flags(argv)
 

@@ -17,13 +17,9 @@ import pytest
 from PIL import Image
 
 from sparse_ae import data as data_lib
-from sparse_ae.train import checkpointing, loop
+from sparse_ae.train import checkpointing, config_files, loop
 
 from conftest import CONSTANT_LR, REPO, assert_trees_equal, restore_state, subprocess_env, tiny_config
-
-
-def _checkpoint_steps(workdir) -> list[int]:
-    return sorted(int(p.name) for p in (workdir / checkpointing.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
 
 
 @pytest.mark.slow  # starts processes
@@ -47,7 +43,7 @@ def test_sigterm_or_ctrl_c_saves_and_the_next_run_resumes(signum, tmp_path):
     match = re.search(rf"preempted \({signal.Signals(signum).name}\): saved the checkpoint at step (\d+)", log)
     assert match, log
     step = int(match.group(1))
-    assert _checkpoint_steps(workdir) == [step] and 5 <= step < 1_000_000
+    assert checkpointing.saved_steps(workdir) == [step] and 5 <= step < 1_000_000
 
     # The next run resumes from there; the result equals an uninterrupted run, bitwise.
     config = tiny_config(**CONSTANT_LR, **{"train.num_steps": step + 5, "train.checkpoint_every": 0})
@@ -65,7 +61,7 @@ def test_nan_loss_names_step_and_term_and_keeps_last_checkpoint(tmp_path):
         loop.train_and_evaluate(config, tmp_path)
     bad_step = int(re.search(r"step (\d+)", str(info.value)).group(1))
     assert f"last good checkpoint: step {bad_step - 1}" in str(info.value)
-    assert _checkpoint_steps(tmp_path)[-1] == bad_step - 1
+    assert checkpointing.saved_steps(tmp_path)[-1] == bad_step - 1
     state, step = restore_state(config, tmp_path)
     assert step == bad_step - 1
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state.params))
@@ -110,12 +106,12 @@ def test_corrupt_latest_checkpoint_is_skipped_and_kept(trained_constant_lr, tmp_
     assert step == 10
     kept = workdir / checkpointing.CORRUPT_DIR / "20"
     assert _digest(kept) == before  # moved aside unchanged, never overwritten or deleted
-    assert _checkpoint_steps(workdir) == [10]
+    assert checkpointing.saved_steps(workdir) == [10]
 
     # Training resumes from 10 and reaches the state of the uninterrupted run, bitwise.
     resumed = jax.device_get(loop.train_and_evaluate(config, workdir))
     assert_trees_equal(resumed, straight)
-    assert _checkpoint_steps(workdir) == [10, 20]
+    assert checkpointing.saved_steps(workdir) == [10, 20]
     assert _digest(kept) == before
 
 
@@ -135,14 +131,14 @@ def test_resume_may_change_the_run_length_cadence_and_evaluation(trained_constan
     workdir = shutil.copytree(source, tmp_path / "run")
     longer = tiny_config(**CONSTANT_LR, **{"train.num_steps": 22, "train.log_every": 1, "eval.num_images": 2})
     assert int(loop.train_and_evaluate(longer, workdir).step) == 22
-    saved = json.loads((workdir / loop.CONFIG_FILE).read_text())
+    saved = json.loads((workdir / config_files.CONFIG_FILE).read_text())
     assert saved["train"]["num_steps"] == 22 and saved["model"] == config.model.to_dict()
 
 
 def test_unrestorable_checkpoints_are_an_error_and_untouched(trained_constant_lr, tmp_path):
     _, source, _ = trained_constant_lr
     workdir = shutil.copytree(source, tmp_path / "run")
-    (workdir / loop.CONFIG_FILE).unlink()   # nothing to compare against: the restore itself fails
+    (workdir / config_files.CONFIG_FILE).unlink()   # nothing to compare against: the restore itself fails
     before = _digest(workdir)
     bigger = tiny_config(**CONSTANT_LR, **{"model.num_atoms": 6})  # state shapes changed
     with pytest.raises(RuntimeError, match="no checkpoint .* could be restored"):

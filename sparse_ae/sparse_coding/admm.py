@@ -41,11 +41,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from sparse_ae.sparse_coding import prox
 from sparse_ae.sparse_coding.fourier import kernel_spectrum
-from sparse_ae.sparse_coding.operators import check_conv_inputs, check_positive
+from sparse_ae.sparse_coding.operators import check_conv_inputs, check_count, check_positive
 
 RELAX = 1.8          # over-relaxation α (RelaxParam)
 RSDL_RATIO = 1.2     # μ (AutoRho RsdlRatio)
@@ -248,8 +247,7 @@ def cbpdn(kernel: jax.Array, signal: jax.Array, lam, num_iters: int, tol=0.0, rh
     (default 50λ + 1); ``record_objective=False`` leaves Record.objective NaN and saves an FFT per step.
     Runs under jit too (the NaN check of the signal then is skipped).
     """
-    if isinstance(num_iters, bool) or not isinstance(num_iters, (int, np.integer)) or num_iters < 1:
-        raise ValueError(f"num_iters must be an integer >= 1, got {num_iters!r}")
+    check_count(num_iters, "num_iters")
     problem = make_problem(kernel, signal, lam)
     state, record = run(problem, init_state(problem, rho), num_iters, tol, record_objective)
     return jnp.moveaxis(state.y, -3, -1), record

@@ -98,8 +98,7 @@ def solve_csc(kernel: jax.Array, signal: jax.Array, lam, *, tol: float = 1e-4, m
     if method == "admm" and boundary != "circular":
         raise ValueError(f"method 'admm' solves the circular boundary only (its X-step is exact in the DFT domain), "
                          f"got boundary={boundary!r}; use boundary='circular' or method='fista'")
-    if isinstance(max_iters, bool) or not isinstance(max_iters, (int, np.integer)) or max_iters < 1:
-        raise ValueError(f"max_iters must be an integer >= 1, got {max_iters!r}")
+    operators.check_count(max_iters, "max_iters")
     operators.check_positive(tol, "tol")
     operators.check_conv_inputs(kernel, signal, 1, boundary)
     operators.check_positive(lam, "lam")

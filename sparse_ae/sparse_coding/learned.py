@@ -37,18 +37,13 @@ Support = tuple[float, float] | None
 # Checks and shared pieces
 # ----------------------------------------------------------------------------------------------
 
-def _check_layers(num_layers: int) -> None:
-    if isinstance(num_layers, bool) or not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
-        raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
-
-
 def _check_dictionary(D: jax.Array, lam: float | None = None, num_layers: int | None = None) -> None:
     if jnp.ndim(D) != 2:
         raise ValueError(f"D must be a dense dictionary of shape (n, K), got shape {jnp.shape(D)}")
     if lam is not None:
         operators.check_positive(lam, "lam")
     if num_layers is not None:
-        _check_layers(num_layers)
+        operators.check_count(num_layers, "num_layers")
 
 
 def _check_signal(y: jax.Array, n: int, name: str = "y (signal)") -> None:
@@ -80,7 +75,7 @@ def _split_layers(params: Params, base_ndim: dict[str, int], num_layers: int | N
         (per_layer if ndim > base_ndim[key] else shared)[key] = value
     depths = {key: jnp.shape(value)[0] for key, value in per_layer.items()}
     if num_layers is not None:
-        _check_layers(num_layers)
+        operators.check_count(num_layers, "num_layers")
         depths["num_layers"] = num_layers
     if not depths:
         raise ValueError("num_layers is required when all parameters are tied (shared by all layers)")

@@ -65,6 +65,12 @@ def check_positive(value, name: str) -> None:
         raise ValueError(f"{name} must be > 0, got {np.asarray(value)}")
 
 
+def check_count(value, name: str) -> None:
+    """ValueError naming ``name`` unless ``value`` is a Python or NumPy integer >= 1 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
 def _check_stride_boundary(stride, boundary: str) -> None:
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
         raise ValueError(f"stride must be an integer >= 1, got {stride!r}")

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparse_ae.sparse_coding import prox
-from sparse_ae.sparse_coding.operators import LinearOperator, check_finite, check_positive
+from sparse_ae.sparse_coding.operators import LinearOperator, check_count, check_finite, check_positive
 
 # XLA:CPU runs a rolled scan over convolutions far slower in the backward pass than the same
 # steps unrolled (benchmarks/unroll.py), so CPU unrolls fully up to this many steps; longer
@@ -46,11 +46,6 @@ def fista_momentum(num_iters: int) -> np.ndarray:
     return betas
 
 
-def _check_num_iters(num_iters: int) -> None:
-    if isinstance(num_iters, bool) or not isinstance(num_iters, (int, np.integer)) or num_iters < 1:
-        raise ValueError(f"num_iters must be an integer >= 1, got {num_iters!r}")
-
-
 def proximal_gradient(grad_fn: Callable[[jax.Array], jax.Array],
                       prox_fn: Callable[[jax.Array, jax.Array], jax.Array],
                       z0: jax.Array, step, num_iters: int, accelerated: bool = True,
@@ -62,7 +57,7 @@ def proximal_gradient(grad_fn: Callable[[jax.Array], jax.Array],
     is a scalar or broadcasts against z0 (e.g. per example). Returns the final z, or
     (z, history) with history (num_iters, ...) = ``history_fn`` of each iterate when given.
     """
-    _check_num_iters(num_iters)
+    check_count(num_iters, "num_iters")
     check_positive(step, "step")
     step = jnp.asarray(step, z0.dtype)
 

@@ -56,7 +56,7 @@ def import_network(npz_path: str, workdir: str, config_file: str = DEFAULT_CONFI
             checkpointer.save(0, state, iter(dataset))
     finally:
         checkpointer.close()
-    (path / loop.CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+    config_files.save(config, path)
     return sum(v.size for v in params.values())
 
 

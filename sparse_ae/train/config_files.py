@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from sparse_ae import config as config_lib
 from sparse_ae import evaluators
 from sparse_ae.train import task as task_lib
 from sparse_ae.utils import sections
+
+CONFIG_FILE = "config.json"  # a workdir's completed config, written by training and read by evaluate
 
 # What a resumed run may change: its length and cadence, its evaluation, and its placement.
 RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.checkpoint_every", "train.eval_every",
@@ -50,6 +53,13 @@ def load(spec: str | os.PathLike, root: str | os.PathLike | None = None) -> ml_c
     """The completed config of ``spec`` = ``"path/to/x.py[:arg]"`` (``root``: the folder a relative
     path is read from)."""
     return complete(config_lib.load_config_file(spec, root))
+
+
+def save(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> pathlib.Path:
+    """Writes ``config`` (completed) as ``workdir/config.json``; returns its path."""
+    path = pathlib.Path(workdir) / CONFIG_FILE
+    path.write_text(config.to_json_best_effort(indent=2) + "\n")
+    return path
 
 
 def _flatten(config: ml_collections.ConfigDict) -> dict[str, Any]:

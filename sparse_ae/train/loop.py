@@ -34,7 +34,6 @@ from sparse_ae.train import checkpointing, config_files, sharding, validation, w
 from sparse_ae.train.state import global_norms
 from sparse_ae.train.task import Task, get_task
 
-CONFIG_FILE = "config.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,7 +224,7 @@ def check_resume(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> No
     """ValueError listing the fields, if ``workdir`` holds checkpoints of a run whose ``config.json``
     differs from ``config`` in more than what a resumed run may change
     (:func:`config_files.resume_changes`); reads only, so a refused resume changes nothing."""
-    saved = workdir / CONFIG_FILE
+    saved = workdir / config_files.CONFIG_FILE
     if not saved.is_file() or not checkpointing.saved_steps(workdir):
         return
     changes = config_files.resume_changes(config_files.load(saved), config)
@@ -254,7 +253,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         with jax.set_mesh(run.mesh):
             restored = checkpointer.restore(run.abstract_state, train_iter)
             if jax.process_index() == 0:
-                (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+                config_files.save(config, workdir)
             writer = writers.create_writer(workdir)
             try:
                 rng = jax.device_put(jax.random.key(config.seed), sharding.replicated(run.mesh))
