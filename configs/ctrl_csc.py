@@ -76,7 +76,9 @@ def _paper_scale(config, dataset: str) -> None:
     config.model.update(channels=stage_channels, kernel_sizes=(4,) * stages, strides=(2,) * stages)
     if config.model.architecture == "csc":
         config.model.update(lam=(0.1,) * stages, decoder_lam=(0.02,) * stages)
-    config.objective.update(form="multiclass" if classes else "samplewise", num_classes=classes)
+    # CTRL's own order of play (LDR's training loop): an encoder step, then a decoder step.
+    config.objective.update(form="multiclass" if classes else "samplewise", num_classes=classes,
+                            update_rule="alternating")
     config.optim.update(lr=1.5e-4, b1=0.5, b2=0.999, schedule="linear", warmup_steps=0)
     config.train.update(num_steps=steps, log_every=100, eval_every=5000, checkpoint_every=5000)
     config.eval = dict(evaluators=("reconstruction", "subspace", "ctrl_images") if classes

@@ -22,6 +22,12 @@ def first_batch(config):
     return {k: jnp.asarray(v) for k, v in next(iter(ds)).items()}
 
 
+@pytest.mark.parametrize("name", ["ctrl_csc.py", "ctrl_conv.py"])
+def test_paper_scale_configs_play_in_ctrls_order_and_cpu_ones_simultaneously(name):
+    assert ctrl_config(name, "dataset=cifar10").objective.update_rule == "alternating"   # as LDR trains
+    assert ctrl_config(name, "dataset=digits").objective.update_rule == "simultaneous"
+
+
 def test_validate_config_bad_input():
     config = ctrl_config(arg="runlocal,dataset=natural_crops")
     ctrl.validate_config(config)                       # unlabeled data, sample-wise form: fine
