@@ -28,6 +28,7 @@ AREAS = {
         "sparse generators": ("sparse_gan",),
         "conv sparse AE": ("conv_sae",),
         "deep image prior": ("dip",),
+        "accelerator": ("accelerator",),
 }
 
 

@@ -92,11 +92,13 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def run_worker(module: str, args: Sequence[str], devices: int, timeout_s: float) -> dict[str, Any]:
-    """``python -m <module> --worker <args>`` in a fresh process on ``devices`` fake CPU devices;
-    its last stdout line parsed as JSON, or ``{"note": "failed: ..."}`` if it fails or times out."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+def run_worker(module: str, args: Sequence[str], devices: int | None, timeout_s: float) -> dict[str, Any]:
+    """``python -m <module> --worker <args>`` in a fresh process on ``devices`` fake CPU devices
+    (None: on this environment's platform and devices, e.g. a GPU); its last stdout line parsed as
+    JSON, or ``{"note": "failed: ..."}`` if it fails or times out."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    if devices is not None:
+        env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
     cmd = [sys.executable, "-m", module, "--worker", *map(str, args)]
     try:
         result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
@@ -150,6 +152,22 @@ def time_interleaved(cases: Mapping[str, tuple[Callable[..., Any], tuple]], repe
         for name, (fn, args) in cases.items():
             times[name].append(_seconds(fn, args))
     return times, first
+
+
+def time_steps(step: Callable[..., tuple], state: Any, args: tuple, max_steps: int, budget_s: float
+               ) -> tuple[int, float]:
+    """Runs ``state, metrics, *_ = step(state, *args)`` up to ``max_steps`` times, stopping early
+    (after at least 2) once ``budget_s`` seconds have passed, with as many steps in flight as the
+    training loop allows. Returns (steps run, mean seconds per step)."""
+    in_flight = loop.InFlight()
+    start = time.perf_counter()
+    done = 0
+    while done < max_steps and (done < 2 or time.perf_counter() - start < budget_s):
+        state, metrics, *_ = step(state, *args)
+        in_flight.add(metrics)
+        done += 1
+    jax.block_until_ready((state, metrics))
+    return done, (time.perf_counter() - start) / done
 
 
 def _format(value: Any) -> str:

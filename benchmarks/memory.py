@@ -37,6 +37,13 @@ WORKER_TIMEOUT_S = 900
 MIB = 2.0**20
 
 
+def executable_bytes(stats) -> int:
+    """Bytes a compiled executable holds on a device by its ``memory_analysis()``: arguments,
+    outputs and temporaries, less the outputs that alias donated arguments."""
+    return (stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+            - stats.alias_size_in_bytes)
+
+
 def measure(spec: str, batch_size: int, fsdp_axes: str) -> dict:
     """In a worker process (device count fixed by XLA_FLAGS): compile the step, read its memory."""
     config = common.load_config(spec)
@@ -51,8 +58,7 @@ def measure(spec: str, batch_size: int, fsdp_axes: str) -> dict:
         stats = run.train_step.lower(run.abstract_state, batch, rng).compile().memory_analysis()
     params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(run.abstract_state.params))
     sharded, leaves = sharding.sharded_fraction(jax.tree.map(lambda x: x.sharding, run.abstract_state))
-    total = (stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
-             - stats.alias_size_in_bytes)
+    total = executable_bytes(stats)
     return {"devices": jax.device_count(), "batch": batch_size, "per_device_batch": batch_size // jax.device_count(),
             "params_M": params / 1e6, "sharded_leaves": f"{sharded}/{leaves}",
             "arguments_MiB": stats.argument_size_in_bytes / MIB, "outputs_MiB": stats.output_size_in_bytes / MIB,

@@ -61,15 +61,7 @@ def measure(spec: str, steps: int, pipeline_batches: int, budget_s: float) -> di
             first_call = time.perf_counter() - start
             first = {k: sum(v) for k, v in events.items()}
             events.clear()
-            in_flight = loop.InFlight()  # as many steps ahead as the training loop dispatches
-            start = time.perf_counter()
-            done = 0
-            while done < steps and (done < 2 or time.perf_counter() - start < budget_s):
-                state, metrics, _ = run.train_step(state, batch, rng)
-                in_flight.add(metrics)
-                done += 1
-            jax.block_until_ready((state, metrics))
-            step_s = (time.perf_counter() - start) / done
+            done, step_s = common.time_steps(run.train_step, state, (batch, rng), steps, budget_s)
         recompiles = len(events.get("/jax/core/compile/backend_compile_duration", []))
     pipeline_batches_per_s = pipeline_throughput(config.data, config.data.batch_size, pipeline_batches) / \
         config.data.batch_size

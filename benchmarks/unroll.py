@@ -22,12 +22,12 @@ from sparse_ae.sparse_coding import dictionaries, operators, solvers
 BATCH, SIZE, CHANNELS, ATOMS, KERNEL, ITERS, LAM = 64, 32, 3, 64, 3, 10, 0.1
 
 
-def problem(seed: int = 0) -> tuple[jax.Array, jax.Array, float]:
-    """(kernel (3, 3, 64, 3) unit-norm atoms, signals (64, 32, 32, 3) in [0, 1], step 1/L)."""
+def problem(seed: int = 0, batch: int = BATCH, size: int = SIZE) -> tuple[jax.Array, jax.Array, float]:
+    """(kernel (3, 3, 64, 3) unit-norm atoms, signals (batch, size, size, 3) in [0, 1], step 1/L)."""
     k1, k2 = jax.random.split(jax.random.key(seed))
     kernel = dictionaries.normalize_atoms(jax.random.normal(k1, (KERNEL, KERNEL, ATOMS, CHANNELS)))
-    x = jax.random.uniform(k2, (BATCH, SIZE, SIZE, CHANNELS))
-    step = 1.0 / float(operators.circular_lipschitz(kernel, (SIZE, SIZE)))
+    x = jax.random.uniform(k2, (batch, size, size, CHANNELS))
+    step = 1.0 / float(operators.circular_lipschitz(kernel, (size, size)))
     return kernel, x, step
 
 
@@ -43,10 +43,10 @@ def functions(unroll, step: float):
     return jax.jit(codes), jax.jit(jax.grad(loss))
 
 
-def main() -> None:
-    args = common.base_parser(__doc__.split("\n\n")[0]).parse_args()
-    repeats = 3 if args.quick else 7
-    kernel, x, step = problem()
+def measure(kernel: jax.Array, x: jax.Array, step: float, repeats: int
+            ) -> tuple[list[dict], dict[str, list[float]], int | bool]:
+    """Times every variant's forward and gradient round-robin on one problem of :func:`problem`;
+    returns (a row per variant and what, the seconds of each case's rounds, the default unroll)."""
     default = solvers.resolve_unroll(None, ITERS)
     variants = {"rolled (unroll=1)": 1, f"full unroll (unroll={ITERS})": ITERS,
                 f"library default (unroll=None -> {default})": None}
@@ -65,6 +65,13 @@ def main() -> None:
             rows.append({"variant": name, "what": what, "median_s": float(np.median(times[key])),
                          "min_s": float(np.min(times[key])), "first_call_s": first[key],
                          "vs_full_unroll": float(ratio)})
+    return rows, times, default
+
+
+def main() -> None:
+    args = common.base_parser(__doc__.split("\n\n")[0]).parse_args()
+    repeats = 3 if args.quick else 7
+    rows, times, default = measure(*problem(), repeats=repeats)
     common.print_table(f"10-step conv FISTA, batch {BATCH}, {SIZE}x{SIZE}x{CHANNELS}, {ATOMS} atoms "
                        f"{KERNEL}x{KERNEL}, backend {jax.default_backend()}", rows)
     if args.out:
