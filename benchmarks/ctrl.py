@@ -1,7 +1,7 @@
 """CSC-CTRL vs conv CTRL at the same data and budget, generalisation to Set12, and the step-time split.
 
-    python -m benchmarks.ctrl [--quick] [--seeds=3] [--steps=0] [--parts=digits,set12,speed] [--out DIR]
-    python -m benchmarks.ctrl --out=benchmarks/results   # the committed ctrl.json
+    python -m benchmarks.ctrl [--quick] [--seeds=3] [--steps=0] [--parts=digits,set12,speed,conv32] [--out DIR]
+    python -m benchmarks.ctrl --parts=speed,conv32 --out=benchmarks/results   # the committed ctrl.json
     python -m benchmarks.ctrl --parts=<part> --out=benchmarks/results/ctrl_<part>.json   # ctrl_digits, ctrl_set12
 
 - ``digits``: ``configs/ctrl_csc.py`` and ``configs/ctrl_conv.py`` at their defaults (16×16 digits,
@@ -13,14 +13,23 @@
 - ``speed``: the default configs' jitted train step, and the CSC-CTRL step split into its parts,
   each timed alone as forward + backward: the encoder (both passes, X and X̂), the decoder, and
   the rate-reduction terms at d = 128.
+- ``conv32``: the conv CTRL players at 32×32 (``configs/ctrl_conv.py:dataset=cifar10``: 64, 128,
+  256 channels, d = 128) at batch 128, one simultaneous step, with the decoder's transposed
+  convolutions as XLA builds them (``conv_impl=xla``) and split by phase (``phases``), timed
+  round-robin, each also split into its parts; beside them the same networks and step in PyTorch
+  (``benchmarks/ctrl_torch_peer.py``, when torch is installed: ``pip install -e '.[bench-torch]'``).
 ``--quick``: 1 seed, 100 steps per digits run and 10 per natural-crops run (a natural-crops step,
 32×32 with three stages at batch 256, is about 10× a digits step on 2 CPU cores).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import pathlib
+import subprocess
+import sys
 import tempfile
 
 import jax
@@ -37,7 +46,8 @@ from sparse_ae.train.state import split_module
 from sparse_ae.train.tasks import ctrl
 
 ARCHS = {"CSC-CTRL": "configs/ctrl_csc.py", "conv CTRL": "configs/ctrl_conv.py"}
-PARTS = ("digits", "set12", "speed")
+PARTS = ("digits", "set12", "speed", "conv32")
+CONV_IMPLS = ("xla", "phases")
 
 
 def param_count(config) -> int:
@@ -85,8 +95,8 @@ def default_run(path: str):
     return config, task, batch, jax.jit(task.init)(jax.random.key(0), batch)
 
 
-def csc_step_parts(config, batch, state) -> dict:
-    """``{name: (jitted fn, args)}``: the CSC-CTRL step's parts, each forward + backward."""
+def step_parts(config, batch, state, prefix: str = "  ") -> dict:
+    """``{name: (jitted fn, args)}``: a CTRL step's parts, each forward + backward."""
     graphdef, _, rest = split_module(ctrl.build_model(config, nnx.Rngs(0)))
     params, extra, x, o = state.params, state.extra, batch["image"], config.objective
     membership = jax.nn.one_hot(batch["label"], o.num_classes)
@@ -98,7 +108,7 @@ def csc_step_parts(config, batch, state) -> dict:
         net = model({"encoder": enc})
         return jnp.sum(net.encode(x, extra)[0]) + jnp.sum(net.encode(x + 0.01, extra)[0])
 
-    z = jax.jit(lambda: model({}).encode(x, extra)[0])()
+    z = jax.jit(lambda images: model({}).encode(images, extra)[0])(x)  # x an argument: no constant folding
 
     def decoder_loss(dec):
         return jnp.sum(model({"decoder": dec}).decode(z, extra))
@@ -106,9 +116,9 @@ def csc_step_parts(config, batch, state) -> dict:
     def rate_loss(features):
         return ctrl_lib.ctrl_terms(*features, membership, form=o.form, eps_sq=o.eps_sq, method=o.logdet)["T"]
 
-    return {"  encoder, 2 passes (fwd+bwd)": (jax.jit(jax.grad(encoder_loss)), (params["encoder"],)),
-            "  decoder (fwd+bwd)": (jax.jit(jax.grad(decoder_loss)), (params["decoder"],)),
-            f"  rate terms, d={z.shape[-1]} (fwd+bwd)": (jax.jit(jax.grad(rate_loss)), ((z, z[::-1]),))}
+    return {f"{prefix}encoder, 2 passes (fwd+bwd)": (jax.jit(jax.grad(encoder_loss)), (params["encoder"],)),
+            f"{prefix}decoder (fwd+bwd)": (jax.jit(jax.grad(decoder_loss)), (params["decoder"],)),
+            f"{prefix}rate terms, d={z.shape[-1]} (fwd+bwd)": (jax.jit(jax.grad(rate_loss)), ((z, z[::-1]),))}
 
 
 def speed_part(repeats: int) -> list[dict]:
@@ -119,12 +129,46 @@ def speed_part(repeats: int) -> list[dict]:
         cases[f"{arch} train step"] = (jax.jit(task.train_step), (state, batch, jax.random.key(1)))
         counts[f"{arch} train step"] = param_count(config)
         if arch == "CSC-CTRL":
-            cases.update(csc_step_parts(config, batch, state))
+            cases.update(step_parts(config, batch, state))
     times, _ = common.time_interleaved(cases, repeats=repeats)
     medians = {name: float(np.median(t)) for name, t in times.items()}
     step = medians["CSC-CTRL train step"]
     return [{"what": name, "params": counts.get(name, ""), "ms": 1e3 * s,
              "% of CSC-CTRL step": 100 * s / step} for name, s in medians.items()]
+
+
+def torch_peer(batch: int, repeats: int) -> dict | None:
+    """The PyTorch peer's result on this machine's cores (median ``step_s``, ``torch`` version);
+    None where torch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    peer = pathlib.Path(__file__).with_name("ctrl_torch_peer.py")
+    result = subprocess.run([sys.executable, str(peer), f"--batch={batch}", f"--repeats={repeats}",
+                             f"--threads={os.cpu_count()}"], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def conv32_part(batch: int, repeats: int) -> list[dict]:
+    """The conv CTRL step at 32×32 by ``conv_impl``, split into its parts, beside PyTorch's."""
+    images = jax.random.uniform(jax.random.key(0), (batch, 32, 32, 3))
+    example = {"image": images, "label": jnp.arange(batch) % 10, "valid": jnp.ones(batch)}
+    cases = {}
+    for impl in CONV_IMPLS:
+        config = common.load_config("configs/ctrl_conv.py:dataset=cifar10")
+        config.data.batch_size = batch
+        config.model.conv_impl = impl
+        config.objective.update_rule = "simultaneous"  # one forward and one backward, as the peer
+        task = ctrl.make_task(config)
+        state = jax.jit(task.init)(jax.random.key(0), example)
+        cases[f"conv_impl={impl}: train step"] = (jax.jit(task.train_step), (state, example, jax.random.key(1)))
+        cases.update(step_parts(config, example, state, prefix=f"  {impl}: "))
+    times, _ = common.time_interleaved(cases, repeats=repeats)
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    peer = torch_peer(batch, repeats)
+    if peer is not None:
+        medians[f"PyTorch {peer['torch']}: train step"] = peer["step_s"]
+    reference = medians["conv_impl=xla: train step"]
+    return [{"what": name, "ms": 1e3 * s, "x XLA step": reference / s} for name, s in medians.items()]
 
 
 def main() -> None:
@@ -148,6 +192,10 @@ def main() -> None:
     if "speed" in parts:
         result["speed"] = speed_part(repeats=3 if args.quick else 5)
         common.print_table("step time (median ms)", result["speed"])
+    if "conv32" in parts:
+        batch = 16 if args.quick else 128
+        result["conv32"] = conv32_part(batch, repeats=2 if args.quick else 5)
+        common.print_table(f"conv CTRL 32x32 (64, 128, 256), batch {batch}: step time (median ms)", result["conv32"])
     if args.out is not None:
         common.write_json(args.out, "ctrl", result)
 

@@ -61,7 +61,7 @@ def test_missing_required_field_and_section():
 def test_ctrl_model_section_follows_its_architecture():
     config = load_config("configs/ctrl_csc.py")
     config.model.architecture = "conv"  # the CSC fields are then unknown
-    with pytest.raises(ValueError, match=r"unknown field config.model.\w+; known fields: .*, output, norm$"):
+    with pytest.raises(ValueError, match=r"unknown field config.model.\w+; known fields: .*, output, norm, conv_impl$"):
         ctrl.validate_config(config)
     config.model.architecture = "mlp"
     with pytest.raises(ValueError, match=r"config.model.architecture='mlp' is not one of \('csc', 'conv'\)"):

@@ -7,7 +7,8 @@ convolution (stride s) with normalisation + ReLU, the last one to the image chan
 ``output``. Normalisation is GroupNorm (``norm="group"``, 8 groups or fewer) or none: BatchNorm
 of the original is left out so that a sample's features never depend on the rest of the batch
 (the game evaluates f on X and on X̂ separately) and the step stays a pure function of the
-parameters.
+parameters. The transposed convolutions run as XLA builds them or split by phase (``conv_impl``,
+:mod:`sparse_ae.models.phase_conv`): the same parameters and outputs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 import jax
 from flax import nnx
 
+from sparse_ae.models import phase_conv
 from sparse_ae.models.csc_ctrl import OUTPUTS, decoder_input, output_activation, stage_shapes, unit_sphere
 
 NORMS = ("group", "none")
@@ -49,12 +51,13 @@ class ConvEncoder(nnx.Module):
 
 class ConvDecoder(nnx.Module):
     def __init__(self, image_shape: Sequence[int], channels: Sequence[int], kernel_sizes: Sequence[int],
-                 strides: Sequence[int], feature_dim: int, *, norm: str, output: str, rngs: nnx.Rngs):
+                 strides: Sequence[int], feature_dim: int, *, norm: str, output: str, conv_impl: str,
+                 rngs: nnx.Rngs):
         self.code_shapes = stage_shapes(image_shape, channels, strides)
         self.head = nnx.Linear(feature_dim, math.prod(self.code_shapes[-1]), rngs=rngs)
         out_channels = [image_shape[-1], *channels[:-1]]
         self.top_norm = _norm(norm, channels[-1], rngs)
-        self.deconvs = nnx.List([nnx.ConvTranspose(m, c, (k, k), strides=(s, s), padding="SAME", rngs=rngs)
+        self.deconvs = nnx.List([phase_conv.conv_transpose(m, c, k, s, conv_impl, rngs=rngs)
                                  for m, c, k, s in zip(channels, out_channels, kernel_sizes, strides)])
         self.norms = nnx.List([_norm(norm, c, rngs) for c in out_channels[1:]])
         self.output = output
@@ -73,14 +76,15 @@ class ConvCTRL(nnx.Module):
     """Same interface as :class:`sparse_ae.models.csc_ctrl.CSCCTRL`; no non-trained state."""
 
     def __init__(self, image_shape: Sequence[int], *, channels: Sequence[int], kernel_sizes: Sequence[int],
-                 strides: Sequence[int], feature_dim: int, norm: str, output: str, rngs: nnx.Rngs):
+                 strides: Sequence[int], feature_dim: int, norm: str, output: str, conv_impl: str = "auto",
+                 rngs: nnx.Rngs):
         if norm not in NORMS:
             raise ValueError(f"norm={norm!r} is not one of {NORMS}")
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r} is not one of {OUTPUTS}")
         geometry = dict(channels=channels, kernel_sizes=kernel_sizes, strides=strides, feature_dim=feature_dim)
         self.encoder = ConvEncoder(image_shape, **geometry, norm=norm, rngs=rngs)
-        self.decoder = ConvDecoder(image_shape, **geometry, norm=norm, output=output, rngs=rngs)
+        self.decoder = ConvDecoder(image_shape, **geometry, norm=norm, output=output, conv_impl=conv_impl, rngs=rngs)
 
     def init_state(self, rng: jax.Array, num_iters: int) -> dict:
         del rng, num_iters

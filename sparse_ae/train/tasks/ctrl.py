@@ -34,7 +34,7 @@ from flax import nnx
 
 from sparse_ae import data as data_lib
 from sparse_ae import optim
-from sparse_ae.models import ctrl_pictures
+from sparse_ae.models import ctrl_pictures, phase_conv
 from sparse_ae.models.conv_ctrl import NORMS, ConvCTRL
 from sparse_ae.models.csc_ctrl import OUTPUTS, CSCCTRL
 from sparse_ae.objectives import ctrl as ctrl_lib
@@ -99,6 +99,9 @@ class ConvModelConfig(PlayersConfig):
     architecture: Literal[ARCHITECTURES] = "conv"
     # Normalisation layers of the conv players.
     norm: Literal[NORMS] = "group"
+    # How the decoder's transposed convolutions run: "xla", "phases" (split by phase: the same
+    # result, several times faster to train on CPU) or "auto" (phases on CPU, XLA's elsewhere).
+    conv_impl: Literal[phase_conv.IMPLEMENTATIONS] = "auto"
 
 
 MODEL_CONFIGS = dict(zip(ARCHITECTURES, (CSCModelConfig, ConvModelConfig)))
@@ -210,7 +213,7 @@ def build_model(config, rngs: nnx.Rngs) -> CSCCTRL | ConvCTRL:
     geometry = dict(channels=tuple(m.channels), kernel_sizes=tuple(m.kernel_sizes), strides=tuple(m.strides),
                     feature_dim=m.feature_dim, output=m.output)
     if m.architecture == "conv":
-        return ConvCTRL(image_shape, **geometry, norm=m.norm, rngs=rngs)
+        return ConvCTRL(image_shape, **geometry, norm=m.norm, conv_impl=m.conv_impl, rngs=rngs)
     return CSCCTRL(image_shape, **geometry, lam=tuple(m.lam), decoder_lam=tuple(m.decoder_lam),
                    learn_lam=m.learn_lam, num_iters=m.num_iters, nonneg=m.nonneg,
                    decoder_nonneg=m.decoder_nonneg, boundary=m.boundary,
