@@ -135,3 +135,6 @@ def test_main_runlocal_end_to_end(run_python, tmp_path):
         assert np.isfinite(metrics[key]), key
     images = {p.name for p in (workdir / "images").rglob("*.png")}
     assert any("principal_samples" in n for n in images) and any("effective_atoms" in n for n in images), images
+    # Start-up noise is silenced: TensorFlow's native loading notices, JAX's TPU probe.
+    for noise in ("oneDNN", "cuda drivers", "cpu_feature_guard", "absl::InitializeLog", "libtpu"):
+        assert noise not in result.stderr, noise
