@@ -61,12 +61,26 @@ def mistakes_in_one_line() -> Iterator[None]:
         fail(str(err))
 
 
+# Python's own words for a value that does not convert, and what the field wanted.
+_CONVERSION_ERRORS = ((r"invalid literal for int\(\) with base 10: (.*)", "an integer"),
+                      (r"could not convert string to float: (.*)", "a number"))
+
+
+def _plain_conversion_error(text: str) -> str:
+    """``flag --x=abc: invalid literal for int() ...: 'abc'`` -> ``flag --x=abc: expected an integer, got 'abc'``."""
+    for pattern, wanted in _CONVERSION_ERRORS:
+        match = re.search(pattern, text)
+        if match:
+            return f"{text[:match.start()]}expected {wanted}, got {match.group(1)}"
+    return text
+
+
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing with a bad or missing flag reported by :func:`fail`."""
     try:
         return flags.FLAGS(argv)
     except flags.Error as err:
-        fail(str(err))
+        fail(_plain_conversion_error(str(err)))
     except (AttributeError, KeyError) as err:   # ml_collections: an override of a field the config lacks
         text = str(err.args[0] if err.args else err)
         field = re.search(r"[\w.]+", text).group(0)
