@@ -1,4 +1,5 @@
-"""Convolutional sparse autoencoder: shapes, code sparsity, training, corruption, patch averaging."""
+"""Convolutional sparse autoencoder: shapes, code sparsity, pooling, code dropout, training, corruption,
+patch averaging."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from flax import nnx
 
 from conftest import load_config
-from sparse_ae.models.conv_sae import ConvSAE, patch_average
+from sparse_ae.models.conv_sae import L2_POOL_EPS, ConvSAE, patch_average, pool
 from sparse_ae.train.tasks import conv_sae
 
 
@@ -32,6 +33,53 @@ def test_codes_per_sparsity_choice():
             assert np.any(np.asarray(code) < 0) and float(stats.penalty) == 0
     with pytest.raises(ValueError, match="multiple of 2\\^len\\(widths\\) = 4"):
         ConvSAE(10, 1, (4, 8), 16, "none", rngs=nnx.Rngs(0))
+
+
+def test_each_pool_kind_on_a_hand_made_input():
+    h = jnp.array([[1., -2., 0., 0.],
+                   [3., 4., 0., 0.],
+                   [5., 5., -1., 2.],
+                   [5., 5., 3., 6.]]).reshape(1, 4, 4, 1)
+    expected = {"max": [[4., 0.], [5., 6.]],
+                "avg": [[1.5, 0.], [5., 2.5]],
+                "l2": np.sqrt(np.array([[7.5, 0.], [25., 12.5]]) + L2_POOL_EPS)}  # mean squares + eps
+    for kind, want in expected.items():
+        np.testing.assert_allclose(pool(h, kind)[0, :, :, 0], want, rtol=1e-6, err_msg=kind)
+    grads = jax.grad(lambda h: pool(h, "l2").sum())(h)
+    assert bool(jnp.all(jnp.isfinite(grads))) and float(jnp.abs(grads[0, :2, 2:]).max()) == 0
+
+
+def test_default_options_are_max_pooling_without_dropout():
+    x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1))
+    default = ConvSAE(8, 1, (4, 8), 16, "l1:0.1", rngs=nnx.Rngs(1))
+    explicit = ConvSAE(8, 1, (4, 8), 16, "l1:0.1", "relu", "max", 0.0, rngs=nnx.Rngs(1))
+    for a, b in zip(default(x, jax.random.key(2)), explicit(x)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_code_dropout_in_training_only():
+    x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1))
+    net = ConvSAE(8, 1, (4, 8), 4096, "none", "linear", dropout=0.5, rngs=nnx.Rngs(1))
+    plain = ConvSAE(8, 1, (4, 8), 4096, "none", "linear", rngs=nnx.Rngs(1))
+    x_hat, code, _ = net(x)
+    for a, b in zip((x_hat, code), plain(x)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    dropped = np.asarray(net(x, jax.random.key(3))[1])
+    zeros = dropped == 0
+    assert 0.47 < zeros.mean() < 0.53 and not np.any(np.asarray(code) == 0)
+    np.testing.assert_allclose(dropped[~zeros], 2 * np.asarray(code)[~zeros], rtol=1e-6)
+
+
+def test_one_train_step_with_l2_pooling_and_dropout():
+    config = sae_config("dataset=digits,runlocal")
+    config.model.update(pool="l2", dropout=0.3)
+    conv_sae.validate_config(config)
+    task = conv_sae.make_task(config)
+    batch = {"image": jax.random.uniform(jax.random.key(0), (4, 16, 16, 1))}
+    state, metrics = task.train_step(task.init(jax.random.key(1), batch), batch, jax.random.key(2))
+    assert np.isfinite(float(metrics["loss"])) and np.isfinite(float(metrics["norm/grads"]))
+    assert float(metrics["norm/grads"]) > 0
+    assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(state.params))
 
 
 @pytest.mark.slow  # trains for many steps
@@ -71,6 +119,9 @@ def test_inpainting_keeps_the_known_pixels():
     ({"objective.corruption": "blur"}, "is not one of"),
     ({"objective.mask_rate": 1.0}, "must be in \\[0, 1\\)"),
     ({"data.image_size": 18}, "multiple of 2\\^len\\(config.model.widths\\) = 4"),
+    ({"model.pool": "median"}, "config.model.pool='median' is not one of"),
+    ({"model.dropout": 1.0}, "config.model.dropout=1.0 must be in \\[0, 1\\)"),
+    ({"model.dropout": -0.1}, "config.model.dropout=-0.1 must be in \\[0, 1\\)"),
 ])
 def test_bad_configs_are_clear_errors(update, match):
     config = sae_config("dataset=digits,runlocal")

@@ -6,7 +6,9 @@ Gaussian noise of std ``noise_std`` on the [0, 1] scale: a denoising autoencoder
 (each pixel dropped to 0 with probability ``mask_rate``: inpainting). ``eval_step`` applies the
 same corruption with a fixed key and returns ``"reconstruction"`` (for "mask" the known pixels
 are kept and only the dropped ones filled in), ``"target"`` (the clean image), ``"corrupted"``,
-``"code"`` and ``"features"`` (= the code, for the linear probe).
+``"code"`` and ``"features"`` (= the code, for the linear probe). ``config.model.dropout``
+drops code entries in training only (key: ``fold_in(rng, 1)``; the corruption keeps ``rng``),
+never in ``eval_step``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from flax import nnx
 
 from sparse_ae import optim
 from sparse_ae.models import sparsity
-from sparse_ae.models.conv_sae import ACTIVATIONS, ConvSAE
+from sparse_ae.models.conv_sae import ACTIVATIONS, POOLS, ConvSAE
 from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
 from sparse_ae.utils import sections
@@ -41,6 +43,10 @@ class ModelConfig:
     sparsity: str = "l1:0.01"
     # Nonlinearity producing the code.
     code_activation: Literal[ACTIVATIONS] = "relu"
+    # 2 × 2 pooling after each encoder stage: max, avg (mean) or l2 (root mean square).
+    pool: Literal[POOLS] = "max"
+    # Rate of the inverted dropout on the code in training (a regulariser of the code; 0: none).
+    dropout: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +77,8 @@ def validate_config(config) -> None:
                          f"2^len(config.model.widths) = {factor}")
     if m.code_dim < 1:
         raise ValueError(f"config.model.code_dim={m.code_dim} must be >= 1")
+    if not 0 <= m.dropout < 1:
+        raise ValueError(f"config.model.dropout={m.dropout} must be in [0, 1)")
     spec = sparsity.parse_spec(m.sparsity, "config.model.sparsity")
     if spec.kind == "l0inf":
         raise ValueError("config.model.sparsity: the code is a vector (one needle); use 'l0:<k>' rather than l0inf")
@@ -84,7 +92,7 @@ def validate_config(config) -> None:
 def build_model(config, rngs: nnx.Rngs) -> ConvSAE:
     m = config.model
     return ConvSAE(config.data.image_size, config.data.channels, tuple(m.widths), m.code_dim, m.sparsity,
-                   m.code_activation, rngs=rngs)
+                   m.code_activation, m.pool, m.dropout, rngs=rngs)
 
 
 def corrupt(x: jax.Array, key: jax.Array, objective) -> tuple[jax.Array, jax.Array]:
@@ -108,7 +116,7 @@ def make_task(config) -> Task:
 
     def loss_fn(params, x, key):
         corrupted, _ = corrupt(x, key, o)
-        x_hat, _, stats = model(params)(corrupted)
+        x_hat, _, stats = model(params)(corrupted, jax.random.fold_in(key, 1))
         recon = jnp.mean(jnp.square(x_hat - x))
         penalty = stats.penalty
         psnr = jnp.mean(-10.0 * jnp.log10(jnp.mean(jnp.square(x_hat - x), axis=(1, 2, 3)) + 1e-12))
