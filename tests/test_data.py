@@ -105,6 +105,22 @@ def test_digits_epoch_visits_every_example_once_and_epochs_reshuffle():
     assert not np.array_equal(epochs[0], epochs[1])
 
 
+def test_train_fraction_trains_on_one_fixed_subset_and_evaluates_on_all():
+    cfg = make_config(name="digits", image_size=8, train_fraction=0.1)
+    images, _ = digits._arrays("train", 8, 1)  # pylint: disable=protected-access
+    subset = {images[i].tobytes() for i in data.pipeline.training_subset(len(images), 0.1)}
+    assert len(subset) == -(-len(images) // 10)
+    seen = []
+    for seed in (0, 1):
+        batches = take(data.build(cfg, "train", seed=seed, train=True, per_process_batch=50), 12)
+        seen.append({x.tobytes() for b in batches for x in b["image"]})
+    assert seen[0] == seen[1] == subset  # 600 draws cover the subset; every seed the same one
+    assert data.num_examples(cfg, "train") == len(images)  # evaluation reads the whole split
+    unbounded = make_config(name="natural_crops", image_size=16, train_fraction=0.5)
+    with pytest.raises(ValueError, match="train_fraction=0.5 needs a finite source"):
+        data.build(unbounded, "train", seed=0, train=True, per_process_batch=4)
+
+
 def test_two_shards_split_each_global_batch():
     """Process p reads rows [pB, (p+1)B) of every global batch: disjoint, covering, and the same
     global batches as one process."""
@@ -256,6 +272,8 @@ def test_image_folder_errors(folder, tmp_path_factory):
     (dict(name="synthetic_csc", random_flip=True), r"random_flip"),
     (dict(name="binomial_spikes", image_size=64, random_vflip=True), r"random_vflip would break the spike model"),
     (dict(name="tfds:"), r"needs a dataset name"),
+    (dict(name="digits", train_fraction=0.0), r"config.data.train_fraction must be in \(0, 1\], got 0.0"),
+    (dict(name="digits", train_fraction=1.5), r"config.data.train_fraction must be in \(0, 1\], got 1.5"),
 ])
 def test_bad_config_values_are_named(fields, message):
     with pytest.raises(ValueError, match=message):

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import load_config
 from sparse_ae.objectives import gan
+from sparse_ae.train import validation
 from sparse_ae.train.tasks import sparse_gan
 
 
@@ -61,6 +62,14 @@ def test_one_step_updates_both_players(arg):
     else:  # ml: l0inf at both hidden layers, 25% of 8 and of 4 channels per needle
         np.testing.assert_allclose([metrics["sparsity/g1_needle_max"], metrics["sparsity/g2_needle_max"]],
                                    [0.25, 0.25])
+
+
+def test_low_data_regime_is_a_config_argument():
+    config = gan_config("fraction=0.1,runlocal")
+    assert config.data.train_fraction == 0.1
+    validation.validate_run(config)
+    with pytest.raises(ValueError, match="config.data.train_fraction must be in"):
+        validation.validate_run(gan_config("fraction=0,runlocal"))
 
 
 def test_eval_samples_are_fixed_per_example():

@@ -60,6 +60,9 @@ class DataConfig:
       for synthetic_csc or binomial_spikes.
     num_eval_examples: size of the fixed evaluation set of natural_crops, synthetic_csc and
       binomial_spikes.
+    train_fraction: the share of a finite source's examples that training reads (the low-data
+      regime, e.g. 0.1): a fixed subset, the first ⌈f·N⌉ of one seed-independent permutation, so
+      every run seed trains on the same examples; evaluation reads the whole split. 1: all.
     num_threads / prefetch: grain read threads and batches read ahead.
     csc: see :class:`CSCConfig`.
     spikes: see :class:`sparse_ae.data.binomial_spikes.SpikesConfig` (image_size = signal length).
@@ -79,6 +82,7 @@ class DataConfig:
     random_vflip: bool = False
     random_crop_pad: int = 0
     num_eval_examples: int = 256
+    train_fraction: float = 1.0
     num_threads: int = 4
     prefetch: int = 8
     csc: CSCConfig = CSCConfig()
@@ -111,6 +115,8 @@ def check_common(cfg: DataConfig) -> None:
         raise ValueError(f"config.data.image_size must be >= 0 (0: full-size images), got {cfg.image_size}")
     for field in ("batch_size", "num_eval_examples", "num_threads"):
         positive(field, getattr(cfg, field))
+    if not 0.0 < cfg.train_fraction <= 1.0:
+        raise ValueError(f"config.data.train_fraction must be in (0, 1], got {cfg.train_fraction}")
     if cfg.prefetch < 0:
         raise ValueError(f"config.data.prefetch must be >= 0, got {cfg.prefetch}")
     if cfg.fit not in FITS:

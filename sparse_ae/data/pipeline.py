@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 import sys
 from types import ModuleType
 
@@ -48,6 +49,7 @@ KNOWN_SOURCES = (*_MODULES, TFDS_PREFIX + "<name>")
 # Seeds of the evaluation reads (fixed crops / synthetic examples) and the training streams.
 EVAL_SEED = 20_250_101
 _TRAIN_STREAM = 1
+SUBSET_SEED = 20_251_205  # the permutation whose head is the train_fraction subset
 
 
 def _module(cfg: DataConfig) -> ModuleType:
@@ -90,12 +92,24 @@ def _permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+@functools.lru_cache(maxsize=16)
+def training_subset(n: int, fraction: float) -> np.ndarray:
+    """Indices (sorted) of the ⌈fraction·n⌉ examples of an n-example split that training reads."""
+    if fraction >= 1:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(SUBSET_SEED).permutation(n)[:math.ceil(fraction * n)])
+
+
 def _train_examples(cfg: DataConfig, source: Source, seed: int) -> grain.MapDataset:
     shuffle_seed, map_seed = (int(s) for s in np.random.SeedSequence([seed, _TRAIN_STREAM]).generate_state(2))
     positions = grain.MapDataset.range(sys.maxsize)
     if source.length is not None:
-        n = source.length
-        positions = positions.map(lambda p: int(_permutation(shuffle_seed, p // n, n)[p % n]))
+        subset = training_subset(source.length, cfg.train_fraction)
+        n = len(subset)
+        positions = positions.map(lambda p: int(subset[_permutation(shuffle_seed, p // n, n)[p % n]]))
+    elif cfg.train_fraction < 1:
+        raise ValueError(f"config.data.train_fraction={cfg.train_fraction} needs a finite source; "
+                         f"{cfg.name!r} draws fresh examples for every step")
     augment = source.augment and (cfg.random_flip or cfg.random_vflip or cfg.random_crop_pad)
 
     def read(index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
