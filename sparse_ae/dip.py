@@ -1,10 +1,13 @@
 """Deep Image Prior denoising: ``python -m sparse_ae.dip --config=configs/dip_denoise.py[:args] --workdir=DIR``.
 
 DIP fits a fresh network to *one* noisy image per run, scoring every iteration's output
-against the clean image; it has no dataset to stream, no held-out split and nothing to resume
-from, so it is this small runner rather than a task of the generic loop (whose batches,
-evaluators and checkpoints would all be idle). It reuses the model layers, the optimizer
-factory, the image folder source and the PSNR of the framework.
+against the clean image; it has no dataset to stream and no held-out split, so it is this small
+runner rather than a task of the generic loop (whose batches and evaluators would be idle). It
+reuses the model layers, the optimizer factory, the image folder source and the PSNR of the
+framework. A run (one image, one seed) is the unit of work and of resumption: the workdir's
+``metrics.json`` is rewritten after each, and the command again on that workdir keeps the runs
+it holds and fits only the missing ones (``dip.images`` and ``dip.seeds`` may grow the sweep);
+a workdir made with other settings is refused, untouched.
 
 Protocol (Ulyanov et al.'s denoising script; Ganz & Elad's sparse variant): per image and
 seed, y = clip(x + σ/255 · N(0, 1), 0, 1); a fixed input z ~ U(0, 0.1) with
@@ -180,15 +183,57 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, float]:
     return summary
 
 
+# What says which runs to make rather than how: a resumed sweep may change these.
+SWEEP_FIELDS = ("images", "seeds")
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _protocol(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """The config as JSON holds it, without :data:`SWEEP_FIELDS`."""
+    protocol = _as_json(config_dict)
+    protocol["dip"] = {k: v for k, v in protocol.get("dip", {}).items() if k not in SWEEP_FIELDS}
+    return protocol
+
+
+def finished_runs(config, workdir: str | pathlib.Path) -> list[dict[str, Any]]:
+    """The runs already in ``workdir/metrics.json`` (none without one); ValueError if they were
+    made with other settings than ``config``'s, its sweep aside (the workdir is left as it is)."""
+    path = pathlib.Path(workdir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    saved = json.loads(path.read_text())
+    if _protocol(saved.get("config", {})) != _protocol(config.to_dict()):
+        raise ValueError(f"--workdir={str(workdir)!r} holds DIP runs made with other settings; resuming would "
+                         "mix two protocols (only dip.images and dip.seeds may change). Use a new --workdir, "
+                         "or the settings that made them")
+    return saved["runs"]
+
+
+def _write_results(workdir: pathlib.Path, results: dict[str, Any]) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    scratch = workdir / f".{METRICS_FILE}.tmp"
+    scratch.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    scratch.replace(workdir / METRICS_FILE)  # whole or not at all
+
+
 def run(config, workdir: str | pathlib.Path | None = None, log: Callable[[str], None] = print
         ) -> dict[str, Any]:
-    """Every image × seed of the config; writes ``metrics.json`` (and average outputs as PNG)
-    to ``workdir`` when given; returns {"runs": [...], "summary": {...}}."""
+    """Every image × seed of the config; with ``workdir``, keeps the runs its ``metrics.json``
+    already holds and rewrites that file (and saves the averaged output as PNG) after each new
+    run; returns {"config": ..., "runs": [...], "summary": {...}}."""
     validate_config(config)
+    done = {(r["image"], r["seed"]): r for r in (finished_runs(config, workdir) if workdir is not None else [])}
     fit = make_fitter(config)
     runs = []
     for name, clean in load_images(config).items():
         for seed in config.dip.seeds:
+            if (name, seed) in done:
+                runs.append(done[name, seed])
+                log(f"image {name} seed {seed}: kept from {METRICS_FILE}")
+                continue
             key = jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()) % 2**31)
             result = fit(clean, key)
             average = result.pop("average_output")
@@ -200,12 +245,9 @@ def run(config, workdir: str | pathlib.Path | None = None, log: Callable[[str], 
                 folder = pathlib.Path(workdir) / "images"
                 folder.mkdir(parents=True, exist_ok=True)
                 image_lib.save_png(folder / f"{name}_seed{seed}_average.png", average)
-    results = {"config": config.to_dict(), "runs": runs, "summary": summarize(runs)}
-    if workdir is not None:
-        path = pathlib.Path(workdir)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / METRICS_FILE).write_text(json.dumps(results, indent=2, default=str) + "\n")
-    return results
+                _write_results(pathlib.Path(workdir), {"config": _as_json(config.to_dict()), "runs": runs,
+                                                      "summary": summarize(runs)})
+    return {"config": _as_json(config.to_dict()), "runs": runs, "summary": summarize(runs)}
 
 
 def main(argv: list[str]) -> None:
