@@ -76,7 +76,7 @@ def test_one_train_step_with_l2_pooling_and_dropout():
     conv_sae.validate_config(config)
     task = conv_sae.make_task(config)
     batch = {"image": jax.random.uniform(jax.random.key(0), (4, 16, 16, 1))}
-    state, metrics = task.train_step(task.init(jax.random.key(1), batch), batch, jax.random.key(2))
+    state, metrics = jax.jit(task.train_step)(jax.jit(task.init)(jax.random.key(1), batch), batch, jax.random.key(2))
     assert np.isfinite(float(metrics["loss"])) and np.isfinite(float(metrics["norm/grads"]))
     assert float(metrics["norm/grads"]) > 0
     assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(state.params))
