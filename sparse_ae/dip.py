@@ -227,7 +227,12 @@ def run(config, workdir: str | pathlib.Path | None = None, log: Callable[[str], 
     validate_config(config)
     done = {(r["image"], r["seed"]): r for r in (finished_runs(config, workdir) if workdir is not None else [])}
     fit = make_fitter(config)
+    config_json = _as_json(config.to_dict())
     runs = []
+
+    def results() -> dict[str, Any]:
+        return {"config": config_json, "runs": runs, "summary": summarize(runs)}
+
     for name, clean in load_images(config).items():
         for seed in config.dip.seeds:
             if (name, seed) in done:
@@ -245,9 +250,8 @@ def run(config, workdir: str | pathlib.Path | None = None, log: Callable[[str], 
                 folder = pathlib.Path(workdir) / "images"
                 folder.mkdir(parents=True, exist_ok=True)
                 image_lib.save_png(folder / f"{name}_seed{seed}_average.png", average)
-                _write_results(pathlib.Path(workdir), {"config": _as_json(config.to_dict()), "runs": runs,
-                                                      "summary": summarize(runs)})
-    return {"config": _as_json(config.to_dict()), "runs": runs, "summary": summarize(runs)}
+                _write_results(pathlib.Path(workdir), results())
+    return results()
 
 
 def main(argv: list[str]) -> None:

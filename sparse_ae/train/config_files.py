@@ -56,10 +56,11 @@ def load(spec: str | os.PathLike, root: str | os.PathLike | None = None) -> ml_c
 
 
 def save(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> pathlib.Path:
-    """Writes ``config`` (completed) as ``workdir/config.json``; returns its path."""
+    """Writes ``config`` (completed) as ``workdir/config.json``, whole or not at all; returns its path."""
     path = pathlib.Path(workdir) / CONFIG_FILE
-    path.write_text(config.to_json_best_effort(indent=2) + "\n")
-    return path
+    scratch = path.with_name(f".{CONFIG_FILE}.tmp")
+    scratch.write_text(config.to_json_best_effort(indent=2) + "\n")
+    return scratch.replace(path)
 
 
 def _flatten(config: ml_collections.ConfigDict) -> dict[str, Any]:
