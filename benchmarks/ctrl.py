@@ -1,12 +1,15 @@
 """CSC-CTRL vs conv CTRL at the same data and budget, generalisation to Set12, and the step-time split.
 
-    python -m benchmarks.ctrl [--quick] [--seeds=3] [--steps=0] [--parts=digits,set12,speed,conv32] [--out DIR]
+    python -m benchmarks.ctrl [--quick] [--seeds=3] [--steps=0] [--parts=digits,set12,speed,conv32] [--frechet]
+                              [--out DIR]
     python -m benchmarks.ctrl --parts=speed,conv32 --out=benchmarks/results   # the committed ctrl.json
     python -m benchmarks.ctrl --parts=<part> --out=benchmarks/results/ctrl_<part>.json   # ctrl_digits, ctrl_set12
 
 - ``digits``: ``configs/ctrl_csc.py`` and ``configs/ctrl_conv.py`` at their defaults (16×16 digits,
   labels, batch 256, 1000 steps; ``--steps`` overrides), one run per seed: test PSNR / SSIM,
   nearest-subspace accuracy, trained parameters, wall-clock minutes; mean ± std over seeds.
+  ``--frechet`` trains with the config argument ``frechet`` and adds the digits Fréchet distance of
+  the test reconstructions and of class-conditional samples (``frechet_recon``, ``frechet_samples``).
 - ``set12``: both trained unlabeled (``:dataset=natural_crops``, sample-wise form, 32×32 crops of
   the offline photographs), then asked to reconstruct the centred 32×32 crop of each Set12 image,
   which neither saw: PSNR / SSIM.
@@ -55,16 +58,25 @@ def param_count(config) -> int:
     return optax.tree_utils.tree_size(params)
 
 
-def digits_part(seeds: int, steps: int, scratch: pathlib.Path) -> tuple[list[dict], list[dict]]:
+# Column -> metrics.json key of the digits runs (the Fréchet ones with --frechet only).
+DIGITS_METRICS = {"psnr": "test/psnr", "ssim": "test/ssim", "subspace_acc": "test/subspace_acc"}
+FRECHET_METRICS = {"frechet_recon": "test/frechet_digits_reconstruction",
+                   "frechet_samples": "test/frechet_digits_samples"}
+
+
+def digits_part(seeds: int, steps: int, scratch: pathlib.Path, frechet: bool = False
+                ) -> tuple[list[dict], list[dict]]:
     runs = []
+    columns = {**DIGITS_METRICS, **(FRECHET_METRICS if frechet else {})}
     for arch, path in ARCHS.items():
         for seed in range(seeds):
-            config, metrics, minutes = common.train(f"{path}:seed={seed}", steps, scratch / f"digits_{arch}_{seed}")
+            spec = f"{path}:seed={seed}" + (",frechet" if frechet else "")
+            config, metrics, minutes = common.train(spec, steps, scratch / f"digits_{arch}_{seed}")
             runs.append({"arch": arch, "seed": seed, "params": param_count(config), "minutes": minutes,
-                         **{k: metrics[f"test/{k}"] for k in ("psnr", "ssim", "subspace_acc")}})
+                         **{column: metrics[key] for column, key in columns.items()}})
             print(json.dumps(runs[-1]), flush=True)
     rows = []
-    for summary in common.summarize_seeds(runs, ("arch",), ("psnr", "ssim", "subspace_acc", "minutes")):
+    for summary in common.summarize_seeds(runs, ("arch",), (*columns, "minutes")):
         mine = [r for r in runs if r["arch"] == summary["arch"]]
         rows.append({"arch": summary["arch"], "seeds": summary["seeds"], "params": mine[0]["params"], **summary,
                      "psnr_per_seed": " ".join(f"{r['psnr']:.2f}" for r in mine)})
@@ -176,6 +188,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=0, help="train.num_steps per run (default: the config's)")
     parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--frechet", action="store_true", help="digits: also the digits Fréchet distances")
     args = parser.parse_args()
     parts = [p for p in args.parts.split(",") if p]
     if set(parts) - set(PARTS):
@@ -184,7 +197,7 @@ def main() -> None:
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="ctrl_bench_"))
     result = {"quick": args.quick, "seeds": seeds, "steps": steps or "config default"}
     if "digits" in parts:
-        result["digits"], result["digits_runs"] = digits_part(seeds, steps, scratch)
+        result["digits"], result["digits_runs"] = digits_part(seeds, steps, scratch, args.frechet)
         common.print_table(f"digits 16x16, test split, {seeds} seed(s)", result["digits"])
     if "set12" in parts:
         result["set12"] = set12_part(10 if args.quick else steps, scratch)

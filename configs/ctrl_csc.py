@@ -10,6 +10,9 @@ Arguments (``:a=b,flag``):
             mnist | cifar10 | celeb_a | imagenet2012 (TFDS, prepared offline; the papers' image
             sizes, batch sizes and schedules)
   steps     override train.num_steps;  seed: run seed;  runlocal: seconds-long smoke run
+  frechet   digits only: also the digits Fréchet distance (``frechet_digits``) of the test
+            reconstructions and of class-conditional samples (one per test image, drawn from its
+            class's Gaussian of running train features, ``model.class_moments_decay``)
 ``configs/ctrl_conv.py`` is the same experiment with the DCGAN-style CTRL networks. Fields not
 set here are at the defaults of ``sparse_ae.train.tasks.ctrl`` (``CSCModelConfig`` or
 ``ConvModelConfig`` by architecture, ``ObjectiveConfig``) and the framework's sections.
@@ -17,7 +20,7 @@ set here are at the defaults of ``sparse_ae.train.tasks.ctrl`` (``CSCModelConfig
 
 import ml_collections
 
-ARGS = dict(runlocal=False, dataset="digits", steps=0, seed=0)
+ARGS = dict(runlocal=False, dataset="digits", steps=0, seed=0, frechet=False)
 
 # dataset -> (tfds name, image size, channels, batch, steps, stage channels, classes or 0 = unlabeled)
 PAPER_SCALE = {
@@ -68,11 +71,18 @@ def _natural_crops(config) -> None:
     config.eval = dict(evaluators=("reconstruction", "ctrl_images"), splits=("test",))
 
 
+def _frechet(config) -> None:
+    """Digits Fréchet distances of reconstructions and of class-conditional samples (test split)."""
+    config.model.class_moments_decay = 0.9
+    config.eval.evaluators = (*config.eval.evaluators, "frechet_digits")
+    config.frechet_digits = dict(classifier="", outputs=("reconstruction", "samples"))
+
+
 def _paper_scale(config, dataset: str) -> None:
     name, size, channels, batch, steps, stage_channels, classes = PAPER_SCALE[dataset]
     stages = len(stage_channels)
     config.data = dict(name=name, image_size=size, channels=channels, batch_size=batch, fit="resize",
-                       random_flip=channels == 3)
+                       random_flip=channels == 3, label_key="label" if classes else "")
     config.model.update(channels=stage_channels, kernel_sizes=(4,) * stages, strides=(2,) * stages)
     if config.model.architecture == "csc":
         config.model.update(lam=(0.1,) * stages, decoder_lam=(0.02,) * stages)
@@ -116,6 +126,10 @@ def build(args, architecture: str):
         if architecture == "csc":
             config.model.update(num_iters=2, lam=(0.1,) * stages, decoder_lam=(0.02,) * stages, power_iters_init=5)
         config.eval.update(num_batches=2, batch_size=16, num_images=8)
+    if args.frechet:
+        if args.dataset != "digits":
+            raise ValueError(f"config argument frechet is for dataset=digits, not {args.dataset!r}")
+        _frechet(config)
     if args.steps:
         config.train.num_steps = args.steps
     return config

@@ -24,7 +24,7 @@ SECTIONS = [
         ("objective", conv_sae.ObjectiveConfig, "noise_std", "noise_sd", "high", "corruption", "blur"),
         ("model", csc_ae.ModelConfig, "num_atoms", "num_atom", 1.5, "boundary", "reflect"),
         ("model", ctrl.CSCModelConfig, "feature_dim", "feature_dims", 1.5, "output", "relu"),
-        ("model", ctrl.ConvModelConfig, "strides", "stride", 2, "norm", "batch"),
+        ("model", ctrl.ConvModelConfig, "strides", "stride", 2, "norm", "layer"),
         ("objective", ctrl.ObjectiveConfig, "eps_sq", "epssq", "0.5", "update_rule", "sequential"),
         ("model", dcea.ModelConfig, "peak", "peek", "4", "objective", "mse"),
 ]
@@ -61,7 +61,7 @@ def test_missing_required_field_and_section():
 def test_ctrl_model_section_follows_its_architecture():
     config = load_config("configs/ctrl_csc.py")
     config.model.architecture = "conv"  # the CSC fields are then unknown
-    with pytest.raises(ValueError, match=r"unknown field config.model.\w+; known fields: .*, output, norm, conv_impl$"):
+    with pytest.raises(ValueError, match=r"unknown field config.model.\w+; known fields: .*, norm, init, conv_impl$"):
         ctrl.validate_config(config)
     config.model.architecture = "mlp"
     with pytest.raises(ValueError, match=r"config.model.architecture='mlp' is not one of \('csc', 'conv'\)"):

@@ -1,6 +1,7 @@
 """The ``ctrl`` task: config validation (bad input), the players' update directions, and the
 runlocal end-to-end run of the main entry point."""
 
+import dataclasses
 import json
 
 import jax
@@ -138,3 +139,66 @@ def test_main_runlocal_end_to_end(run_python, tmp_path):
     # Start-up noise is silenced: TensorFlow's native loading notices, JAX's TPU probe.
     for noise in ("oneDNN", "cuda drivers", "cpu_feature_guard", "absl::InitializeLog", "libtpu"):
         assert noise not in result.stderr, noise
+
+
+def test_ldr_argument_sets_ldrs_networks_and_pure_game():
+    config = ctrl_config("ctrl_conv.py", "ldr")
+    assert (config.model.norm, config.model.output, config.model.init, config.model.pixel_range) == (
+            "batch", "tanh", "ldr", "symmetric")
+    o = config.objective
+    assert (o.update_rule, o.recon_weight, o.encoder_recon_weight, config.optim.lr) == ("alternating", 0, 0, 1.5e-4)
+    default = ctrl_config("ctrl_conv.py", "dataset=digits")
+    assert (default.model.norm, default.model.output, default.model.init) == ("group", "sigmoid", "default")
+
+
+@pytest.mark.parametrize("field,value", [("norm", "layer"), ("init", "xavier"), ("output", "relu"),
+                                         ("pixel_range", "byte")])
+def test_bad_network_choice_names_the_field(field, value):
+    config = ctrl_config("ctrl_conv.py", "ldr,runlocal")
+    config.model[field] = value
+    with pytest.raises(ValueError, match=f"config.model.{field}={value!r} is not one of"):
+        ctrl.validate_config(config)
+    config = ctrl_config(arg="runlocal,dataset=natural_crops")
+    config.model.class_moments_decay = 0.9
+    with pytest.raises(ValueError, match="class_moments_decay=0.9 needs labels"):
+        ctrl.validate_config(config)
+
+
+def test_ldr_step_moves_running_statistics_and_evaluation_uses_them():
+    config = ctrl_config("ctrl_conv.py", "ldr,runlocal")
+    task = ctrl.make_task(config)
+    batch = first_batch(config)
+    state = jax.jit(task.init)(jax.random.key(0), batch)
+    assert "bias" not in state.params["encoder"]["head"]
+    new, metrics = jax.jit(task.train_step)(state, batch, jax.random.key(1))
+    assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state.extra["batch_stats"], new.extra["batch_stats"])
+    assert min(jax.tree.leaves(moved)) > 0, moved
+    eval_step = jax.jit(task.eval_step)
+    out = eval_step(new, batch)
+    assert float(out["reconstruction"].min()) >= 0 and float(out["reconstruction"].max()) <= 1
+    other = {**batch, "image": batch["image"].at[1:].set(1 - batch["image"][1:])}
+    np.testing.assert_allclose(out["features"][0], eval_step(new, other)["features"][0], rtol=1e-5, atol=1e-6)
+
+
+def test_frechet_argument_scores_reconstructions_and_class_samples(tmp_path):
+    from flax import nnx  # pylint: disable=import-outside-toplevel
+
+    from sparse_ae.evaluators import frechet_digits  # pylint: disable=import-outside-toplevel
+    from sparse_ae.models import digits_classifier  # pylint: disable=import-outside-toplevel
+
+    config = ctrl_config(arg="frechet,runlocal")
+    digits_classifier.save(digits_classifier.DigitsClassifier(8, feature_dim=6, rngs=nnx.Rngs(0)), tmp_path, {})
+    config.frechet_digits.classifier = str(tmp_path)
+    task = ctrl.make_task(config)
+    batch = first_batch(config)
+    state, _ = jax.jit(task.train_step)(jax.jit(task.init)(jax.random.key(0), batch), batch, jax.random.key(1))
+    assert float(state.extra["class_moments"]["count"].sum()) == config.data.batch_size
+    test = data_lib.build(config.data, "test", seed=0, train=False, per_process_batch=16)
+    datasets = {"test": lambda: ({k: jnp.asarray(v) for k, v in b.items()} for b, _ in zip(test, range(2)))}
+    scalars, _ = frechet_digits.evaluate(dataclasses.replace(task, eval_step=jax.jit(task.eval_step)), state,
+                                         datasets, config)
+    assert sorted(scalars) == ["test/digits_score_reconstruction", "test/digits_score_samples",
+                               "test/frechet_digits_reconstruction", "test/frechet_digits_samples"]
+    assert all(np.isfinite(v) and v >= 0 for v in scalars.values()), scalars
+    assert scalars["test/frechet_digits_samples"] != scalars["test/frechet_digits_reconstruction"]

@@ -10,6 +10,10 @@ real images (``batch["image"]``) and the task's ``"samples"`` (one per real exam
 Fréchet distance of the two Gaussian fits (:func:`sparse_ae.evaluators.fid.frechet_distance`),
 ``<split>/digits_score`` = the Inception-Score formula with the classifier's class probabilities
 (10 = every class equally often and each sample confidently classified).
+
+``config.frechet_digits.outputs`` = a tuple of ``eval_step`` output names scores each of them
+instead, keyed by name: ``<split>/frechet_digits_<name>`` and ``<split>/digits_score_<name>`` (e.g.
+CTRL's ``("reconstruction", "samples")``: x̂ against x, and class-conditional samples against x).
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ from sparse_ae.models import digits_classifier
 def classifier_setting(config) -> str:
     """``config.frechet_digits.classifier``: a folder, or "" for the default classifier."""
     return config.get("frechet_digits", ml_collections.ConfigDict()).get("classifier", "")
+
+
+def outputs_setting(config) -> tuple[str, ...]:
+    """``config.frechet_digits.outputs``: eval_step outputs scored by name, or () for the default."""
+    return tuple(config.get("frechet_digits", ml_collections.ConfigDict()).get("outputs", ()))
 
 
 def classifier_dir(config) -> str:
@@ -70,19 +79,28 @@ def frechet(embed, real: np.ndarray, fake: np.ndarray) -> float:
     return frechet_distance(*gaussian_stats(np.asarray(embed(real)[0])), *gaussian_stats(np.asarray(embed(fake)[0])))
 
 
+def _scored(outputs: dict, names: tuple[str, ...], task_name: str) -> dict[str, str]:
+    """{scalar suffix: output name}: the named outputs, or by default "samples" else "reconstruction"."""
+    wanted = {f"_{n}": n for n in names} or {"": "samples" if "samples" in outputs else "reconstruction"}
+    missing = sorted(set(wanted.values()) - set(outputs))
+    if missing:
+        raise ValueError(f"evaluator 'frechet_digits' needs eval_step output(s) {missing} (config.frechet_digits."
+                         f"outputs={names!r}); task {task_name!r} returned {sorted(outputs)}")
+    return wanted
+
+
 def evaluate(task, state, datasets, config):
     embed = embedder(classifier_dir(config))
     scalars = {}
     for split, make_iterator in datasets.items():
-        real, fake = [], []
+        real, fakes = [], {}
         for batch, outputs in eval_outputs(task, state, make_iterator):
-            key = "samples" if "samples" in outputs else "reconstruction"
-            if key not in outputs:
-                raise ValueError(f"evaluator 'frechet_digits' needs eval_step output 'samples' or 'reconstruction'; "
-                                 f"task {config.task!r} returned {sorted(outputs)}")
             real.append(batch["image"])
-            fake.append(np.clip(outputs[key], 0.0, 1.0))
-        real_all, fake_all = np.concatenate(real), np.concatenate(fake)
-        scalars[f"{split}/frechet_digits"] = frechet(embed, real_all, fake_all)
-        scalars[f"{split}/digits_score"] = inception_score(np.asarray(embed(fake_all)[1]))[0]
+            for suffix, key in _scored(outputs, outputs_setting(config), config.task).items():
+                fakes.setdefault(suffix, []).append(np.clip(outputs[key], 0.0, 1.0))
+        real_all = np.concatenate(real)
+        for suffix, fake in fakes.items():
+            fake_all = np.concatenate(fake)
+            scalars[f"{split}/frechet_digits{suffix}"] = frechet(embed, real_all, fake_all)
+            scalars[f"{split}/digits_score{suffix}"] = inception_score(np.asarray(embed(fake_all)[1]))[0]
     return scalars, {}

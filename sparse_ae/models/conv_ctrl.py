@@ -4,10 +4,16 @@ Encoder: per stage a k × k convolution with stride s ('SAME' padding), a normal
 the first stage, as DCGAN) and LeakyReLU(0.2); flatten, linear map to d, unit sphere.
 Decoder: linear map from √d · feature to the top feature map, normalisation + ReLU, then per stage a transposed
 convolution (stride s) with normalisation + ReLU, the last one to the image channels followed by
-``output``. Normalisation is GroupNorm (``norm="group"``, 8 groups or fewer) or none: BatchNorm
-of the original is left out so that a sample's features never depend on the rest of the batch
-(the game evaluates f on X and on X̂ separately) and the step stays a pure function of the
-parameters. The transposed convolutions run as XLA builds them or split by phase (``conv_impl``,
+``output`` (identity, sigmoid, clip, or tanh for images scaled to [−1, 1]). Normalisation
+(``norm``): GroupNorm ("group", 8 groups or fewer, the default: a sample's features never depend
+on the rest of the batch), none, or BatchNorm ("batch", as the original LDR code): batch
+statistics while training (f sees X and X̂ as separate batches, as LDR's calls do) and running
+averages once put in evaluation mode (``nnx.view(net, use_running_average=True)``, as LDR's
+accuracy code after ``.eval()``); momentum and ε are PyTorch's (0.1, 1e-5); the running
+statistics are ``nnx.BatchStat`` variables, kept by the caller. ``init="ldr"`` re-initialises as
+LDR's ``weights_init``: every convolution and linear head N(0, 0.02) without a bias (LDR's heads are
+4 × 4 convolutions without bias), every normalisation scale N(1, 0.02); "default" keeps flax's.
+The transposed convolutions run as XLA builds them or split by phase (``conv_impl``,
 :mod:`sparse_ae.models.phase_conv`): the same parameters and outputs.
 """
 
@@ -17,18 +23,45 @@ import math
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
-from sparse_ae.models import phase_conv
-from sparse_ae.models.csc_ctrl import OUTPUTS, decoder_input, output_activation, stage_shapes, unit_sphere
+from sparse_ae.models import csc_ctrl, phase_conv
+from sparse_ae.models.csc_ctrl import decoder_input, stage_shapes, unit_sphere
 
-NORMS = ("group", "none")
+NORMS = ("group", "batch", "none")
+OUTPUTS = (*csc_ctrl.OUTPUTS, "tanh")
+INITS = ("default", "ldr")
+# PyTorch BatchNorm2d's defaults (running = 0.9·running + 0.1·batch) in flax's convention.
+BN_MOMENTUM, BN_EPSILON = 0.9, 1e-5
+LDR_STD = 0.02
 
 
 def _norm(kind: str, channels: int, rngs: nnx.Rngs):
     if kind == "group":
         return nnx.GroupNorm(channels, num_groups=math.gcd(8, channels), rngs=rngs)
+    if kind == "batch":
+        return nnx.BatchNorm(channels, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, rngs=rngs)
     return lambda x: x
+
+
+def output_activation(x: jax.Array, kind: str) -> jax.Array:
+    """:func:`sparse_ae.models.csc_ctrl.output_activation`, plus "tanh" (images in [−1, 1])."""
+    return jnp.tanh(x) if kind == "tanh" else csc_ctrl.output_activation(x, kind)
+
+
+def ldr_init(module: nnx.Module, rngs: nnx.Rngs) -> None:
+    """LDR's ``weights_init`` in place: conv / transposed-conv / linear kernels N(0, 0.02) and their
+    biases removed; GroupNorm / BatchNorm scales N(1, 0.02), offsets 0."""
+    for _, layer in nnx.iter_modules(module):
+        if isinstance(layer, (nnx.Conv, nnx.ConvTranspose, nnx.Linear)):
+            kernel = layer.kernel[...]
+            layer.kernel[...] = LDR_STD * jax.random.normal(rngs.params(), kernel.shape, kernel.dtype)
+            layer.use_bias, layer.bias = False, None
+        elif isinstance(layer, (nnx.GroupNorm, nnx.BatchNorm)):
+            scale = layer.scale[...]
+            layer.scale[...] = 1.0 + LDR_STD * jax.random.normal(rngs.params(), scale.shape, scale.dtype)
+            layer.bias[...] = jnp.zeros_like(layer.bias[...])
 
 
 class ConvEncoder(nnx.Module):
@@ -73,18 +106,20 @@ class ConvDecoder(nnx.Module):
 
 
 class ConvCTRL(nnx.Module):
-    """Same interface as :class:`sparse_ae.models.csc_ctrl.CSCCTRL`; no non-trained state."""
+    """Same interface as :class:`sparse_ae.models.csc_ctrl.CSCCTRL`; no state of its own beyond
+    BatchNorm's ``nnx.BatchStat`` variables (``norm="batch"``)."""
 
     def __init__(self, image_shape: Sequence[int], *, channels: Sequence[int], kernel_sizes: Sequence[int],
                  strides: Sequence[int], feature_dim: int, norm: str, output: str, conv_impl: str = "auto",
-                 rngs: nnx.Rngs):
-        if norm not in NORMS:
-            raise ValueError(f"norm={norm!r} is not one of {NORMS}")
-        if output not in OUTPUTS:
-            raise ValueError(f"output={output!r} is not one of {OUTPUTS}")
+                 init: str = "default", rngs: nnx.Rngs):
+        for name, value, choices in (("norm", norm, NORMS), ("output", output, OUTPUTS), ("init", init, INITS)):
+            if value not in choices:
+                raise ValueError(f"{name}={value!r} is not one of {choices}")
         geometry = dict(channels=channels, kernel_sizes=kernel_sizes, strides=strides, feature_dim=feature_dim)
         self.encoder = ConvEncoder(image_shape, **geometry, norm=norm, rngs=rngs)
         self.decoder = ConvDecoder(image_shape, **geometry, norm=norm, output=output, conv_impl=conv_impl, rngs=rngs)
+        if init == "ldr":
+            ldr_init(self, rngs)
 
     def init_state(self, rng: jax.Array, num_iters: int) -> dict:
         del rng, num_iters

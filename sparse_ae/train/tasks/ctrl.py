@@ -16,6 +16,20 @@ the decoder minimises T + recon_weight·P, P = ½ mean((X̂ − X)²). ``update_
     encoder: two forward/backward passes.
 Each player has its own optimizer state (``config.optim`` settings for both).
 
+``model.pixel_range="symmetric"`` shows the networks images scaled to [−1, 1] (x ↦ 2x − 1, LDR's
+``Normalize(0.5, 0.5)``) and reads their output back as (x̂ + 1)/2: data, the pixel loss P, PSNR
+and every evaluation output stay on [0, 1]. With BatchNorm (conv ``norm="batch"``) every pass of
+the game runs in training mode and moves the running statistics (``state.extra["batch_stats"]``),
+in the order LDR's loop does (f(X), g(Z), f(X̂) in each player's pass, the decoder's after the
+encoder's when alternating); the encoder's pixel-loss pass, which repeats g(Z), does not move them again.
+``eval_step`` and ``images`` use the running statistics.
+
+``model.class_moments_decay`` > 0 (multiclass form) keeps running per-class first and second moments
+of f(X) over training (``state.extra["class_moments"]``; decayed by that factor per step, weighted by
+class counts), and ``eval_step`` adds ``"samples"``: per example one class-conditional sample, a
+draw from the Gaussian of its label's features, put on the sphere and decoded
+(:func:`sparse_ae.models.ctrl_pictures.class_samples`).
+
 ``config.model`` (:class:`CSCModelConfig` or :class:`ConvModelConfig`) and ``config.objective``
 (:class:`ObjectiveConfig`) hold every choice; :func:`validate_config` checks them before anything
 compiles.
@@ -34,8 +48,8 @@ from flax import nnx
 
 from sparse_ae import data as data_lib
 from sparse_ae import optim
-from sparse_ae.models import ctrl_pictures, phase_conv
-from sparse_ae.models.conv_ctrl import NORMS, ConvCTRL
+from sparse_ae.models import conv_ctrl, ctrl_pictures, phase_conv
+from sparse_ae.models.conv_ctrl import INITS, NORMS, ConvCTRL
 from sparse_ae.models.csc_ctrl import OUTPUTS, CSCCTRL
 from sparse_ae.objectives import ctrl as ctrl_lib
 from sparse_ae.objectives import rate_reduction as rr
@@ -47,6 +61,7 @@ from sparse_ae.utils import sections
 ARCHITECTURES = ("csc", "conv")
 UPDATES = ("simultaneous", "alternating")
 PLAYERS = ("encoder", "decoder")
+PIXEL_RANGES = ("unit", "symmetric")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +78,11 @@ class PlayersConfig:
     strides: tuple[int, ...] = (2, 2)
     # Decoder nonlinearity (evaluation clips reconstructions to [0, 1] either way).
     output: Literal[OUTPUTS] = "none"
+    # Pixel scale the networks see: "unit" ([0, 1], as loaded) or "symmetric" ([−1, 1], as LDR).
+    pixel_range: Literal[PIXEL_RANGES] = "unit"
+    # > 0: running per-class feature moments with this decay per step, for eval_step's
+    # class-conditional "samples" (multiclass form only); 0: none kept.
+    class_moments_decay: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,8 +117,12 @@ class ConvModelConfig(PlayersConfig):
     """``config.model`` with ``architecture="conv"``: :class:`sparse_ae.models.conv_ctrl.ConvCTRL`."""
 
     architecture: Literal[ARCHITECTURES] = "conv"
-    # Normalisation layers of the conv players.
+    # Decoder nonlinearity; "tanh" suits pixel_range="symmetric".
+    output: Literal[conv_ctrl.OUTPUTS] = "none"
+    # Normalisation layers of the conv players: "group", "batch" (LDR's) or "none".
     norm: Literal[NORMS] = "group"
+    # "default" (flax's initialisers, biases) or "ldr" (N(0, 0.02) weights, no biases, as LDR).
+    init: Literal[INITS] = "default"
     # How the decoder's transposed convolutions run: "xla", "phases" (split by phase: the same
     # result, several times faster to train on CPU) or "auto" (phases on CPU, XLA's elsewhere).
     conv_impl: Literal[phase_conv.IMPLEMENTATIONS] = "auto"
@@ -170,6 +194,11 @@ def validate_config(config) -> None:
             raise ValueError(f"config.model.{key}={getattr(m, key)!r} must hold integers >= 1")
     if m.feature_dim < 1:
         raise ValueError(f"config.model.feature_dim={m.feature_dim} must be >= 1")
+    if not 0 <= m.class_moments_decay < 1:
+        raise ValueError(f"config.model.class_moments_decay={m.class_moments_decay} must be in [0, 1)")
+    if m.class_moments_decay and o.form != "multiclass":
+        raise ValueError(f"config.model.class_moments_decay={m.class_moments_decay} needs labels: the class "
+                         f"Gaussians are fitted per class, config.objective.form={o.form!r} has none; set it to 0")
     if m.feature_dim > config.data.batch_size:
         raise ValueError(
                 f"config.model.feature_dim={m.feature_dim} is larger than config.data.batch_size="
@@ -213,7 +242,7 @@ def build_model(config, rngs: nnx.Rngs) -> CSCCTRL | ConvCTRL:
     geometry = dict(channels=tuple(m.channels), kernel_sizes=tuple(m.kernel_sizes), strides=tuple(m.strides),
                     feature_dim=m.feature_dim, output=m.output)
     if m.architecture == "conv":
-        return ConvCTRL(image_shape, **geometry, norm=m.norm, conv_impl=m.conv_impl, rngs=rngs)
+        return ConvCTRL(image_shape, **geometry, norm=m.norm, conv_impl=m.conv_impl, init=m.init, rngs=rngs)
     return CSCCTRL(image_shape, **geometry, lam=tuple(m.lam), decoder_lam=tuple(m.decoder_lam),
                    learn_lam=m.learn_lam, num_iters=m.num_iters, nonneg=m.nonneg,
                    decoder_nonneg=m.decoder_nonneg, boundary=m.boundary,
@@ -231,14 +260,31 @@ def _augment(x: jax.Array, rng: jax.Array, shift: int, flip: bool) -> jax.Array:
     return x
 
 
+def pixel_maps(pixel_range: str):
+    """(to the networks' scale, back to [0, 1]) for ``model.pixel_range``."""
+    if pixel_range == "symmetric":
+        return (lambda x: 2.0 * x - 1.0), (lambda y: 0.5 * (y + 1.0))
+    return (lambda x: x), (lambda y: y)
+
+
+def batch_stats(net: nnx.Module) -> dict:
+    """The module's ``nnx.BatchStat`` values as a pure dict ({} without BatchNorm)."""
+    return nnx.to_pure_dict(nnx.state(net, nnx.BatchStat))
+
+
 def make_task(config) -> Task:
     m, o = parse_model(config), sections.parse_section(config, "objective", ObjectiveConfig)
-    graphdef, _, rest = split_module(build_model(config, nnx.Rngs(0)))
+    graphdef, _, _ = split_module(build_model(config, nnx.Rngs(0)))
     tx = optim.make_optimizer(config.optim, config.train.num_steps)
     power_iters = getattr(m, "power_iters", 1)
+    to_net, to_unit = pixel_maps(m.pixel_range)
 
-    def model(params):
-        return nnx.merge(graphdef, params, rest)
+    def model(params, extra):
+        return nnx.merge(graphdef, params, extra.get("batch_stats", {}))
+
+    def eval_model(state):
+        """The model with running BatchNorm statistics (unchanged without BatchNorm)."""
+        return nnx.view(model(state.params, state.extra), use_running_average=True, raise_if_not_found=False)
 
     def game_terms(z, z_hat, membership):
         fn = functools.partial(ctrl_lib.ctrl_terms, form=o.form, eps_sq=o.eps_sq,
@@ -256,24 +302,29 @@ def make_task(config) -> Task:
                              f"keys {sorted(batch)} — use form='binary' or 'samplewise'")
         return jax.nn.one_hot(batch["label"], o.num_classes, dtype=jnp.float32)
 
+    def pixel_loss(x_net, target):
+        """P = ½ mean((x̂ − x)²) on the [0, 1] scale."""
+        return 0.5 * jnp.mean((to_unit(x_net) - target) ** 2)
+
     def objective(params, batch, extra, rng):
         """L = T − aug_weight·A + recon_weight·P(g_η(sg Z)) − encoder_recon_weight·P(g_{sg η}(Z)):
-        −∂L/∂θ and ∂L/∂η are the players' gradients (each P term reaches one player only)."""
-        net = model(params)
-        x = batch["image"]
+        −∂L/∂θ and ∂L/∂η are the players' gradients (each P term reaches one player only).
+        Aux: metrics, the moved BatchNorm statistics, Z."""
+        net = model(params, extra)
+        target = batch["image"]
+        x = to_net(target)
         z, codes = net.encode(x, extra)
         x_hat = net.decode(jax.lax.stop_gradient(z), extra)
         z_hat, codes_hat = net.encode(x_hat, extra)
         terms = game_terms(z, z_hat, membership_of(batch))
-        recon = 0.5 * jnp.mean((x_hat - x) ** 2)
+        recon = pixel_loss(x_hat, target)
         value = terms["T"] + o.recon_weight * recon
         if o.encoder_recon_weight:
-            frozen_decoder = model({**params, "decoder": jax.lax.stop_gradient(params["decoder"])})
-            x_enc = frozen_decoder.decode(z, extra)
-            value = value - o.encoder_recon_weight * 0.5 * jnp.mean((x_enc - x) ** 2)
+            frozen_decoder = model({**params, "decoder": jax.lax.stop_gradient(params["decoder"])}, extra)
+            value = value - o.encoder_recon_weight * pixel_loss(frozen_decoder.decode(z, extra), target)
         metrics = {"loss": terms["T"], **{f"loss/{k}": v for k, v in terms.items() if k != "T"},
                    "loss/recon": recon, "recon/psnr": jnp.mean(-10 * jnp.log10(
-                           jnp.mean((jnp.clip(x_hat, 0, 1) - x) ** 2, axis=(1, 2, 3)) + 1e-12)),
+                           jnp.mean((jnp.clip(to_unit(x_hat), 0, 1) - target) ** 2, axis=(1, 2, 3)) + 1e-12)),
                    "features/norm": jnp.mean(jnp.linalg.norm(z, axis=1)),
                    "features/cos_recon": jnp.mean(jnp.sum(z * z_hat, axis=1))}
         if o.aug_weight:
@@ -286,41 +337,55 @@ def make_task(config) -> Task:
         for i, (c, ch) in enumerate(zip(codes, codes_hat)):
             metrics[f"sparsity/z{i + 1}"] = sc_metrics.fraction_nonzero(c)
             metrics[f"sparsity/zhat{i + 1}"] = sc_metrics.fraction_nonzero(ch)
-        return value, metrics
+        return value, (metrics, batch_stats(net), z)
 
     def refresh(params, extra):
-        return model(params).refresh_state(extra, power_iters)
+        return {**extra, **model(params, extra).refresh_state(extra, power_iters)}
 
     def init(rng, batch):
-        membership_of(batch)  # a clear error for unlabeled data in the multiclass form
+        membership = membership_of(batch)  # a clear error for unlabeled data in the multiclass form
         param_rng, state_rng = jax.random.split(rng)
         net = build_model(config, nnx.Rngs(params=param_rng))
         _, params, _ = split_module(net)
         extra = net.init_state(state_rng, getattr(m, "power_iters_init", 1))
+        if batch_stats(net):
+            extra["batch_stats"] = batch_stats(net)
+        if m.class_moments_decay:
+            extra["class_moments"] = ctrl_pictures.class_moments(
+                    jnp.zeros((membership.shape[0], m.feature_dim)), jnp.zeros_like(membership))
         return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                           opt_state={p: tx.init(params[p]) for p in PLAYERS}, extra=extra)
 
     def player_grad(params, player, batch, extra, rng):
-        """∂L/∂(player's params), the encoder's negated (it ascends T); and the metrics."""
+        """∂L/∂(player's params), the encoder's negated (it ascends T); and the aux."""
         def fn(own):
             return objective({**params, player: own}, batch, extra, rng)
-        grads, metrics = jax.grad(fn, has_aux=True)(params[player])
-        return (jax.tree.map(jnp.negative, grads) if player == "encoder" else grads), metrics
+        grads, aux = jax.grad(fn, has_aux=True)(params[player])
+        return (jax.tree.map(jnp.negative, grads) if player == "encoder" else grads), aux
+
+    def with_stats(extra, stats):
+        return {**extra, "batch_stats": stats} if stats else extra
 
     def train_step(state, batch, rng):
         params, opt_state = state.params, state.opt_state
         extra = refresh(params, state.extra)
         if o.update_rule == "simultaneous":
-            grads, metrics = jax.grad(objective, has_aux=True)(params, batch, extra, rng)
+            grads, (metrics, stats, z) = jax.grad(objective, has_aux=True)(params, batch, extra, rng)
             grads = {**grads, "encoder": jax.tree.map(jnp.negative, grads["encoder"])}
             for player in PLAYERS:
                 params, opt_state = update_player(tx, params, opt_state, grads[player], player)
         else:
             grads = {}
-            grads["encoder"], metrics = player_grad(params, "encoder", batch, extra, rng)
+            grads["encoder"], (metrics, stats, z) = player_grad(params, "encoder", batch, extra, rng)
             params, opt_state = update_player(tx, params, opt_state, grads["encoder"], "encoder")
-            grads["decoder"], _ = player_grad(params, "decoder", batch, extra, rng)  # through the new encoder
+            extra = with_stats(extra, stats)
+            grads["decoder"], (_, stats, _) = player_grad(params, "decoder", batch, extra, rng)  # new encoder
             params, opt_state = update_player(tx, params, opt_state, grads["decoder"], "decoder")
+        extra = with_stats(extra, stats)
+        if m.class_moments_decay:
+            extra["class_moments"] = ctrl_pictures.decayed_moments(
+                    extra["class_moments"], ctrl_pictures.class_moments(z, membership_of(batch)),
+                    m.class_moments_decay)
         norms = global_norms(grad_encoder=grads["encoder"], grad_decoder=grads["decoder"])
         metrics = {**metrics, **norms}
         if "lipschitz" in extra:
@@ -328,24 +393,29 @@ def make_task(config) -> Task:
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, extra=extra)
         return new_state, metrics
 
+    def decode_unit(net, features, extra):
+        return jnp.clip(to_unit(net.decode(features, extra)), 0.0, 1.0)
+
     def eval_step(state, batch):
-        net = model(state.params)
-        z, codes = net.encode(batch["image"], state.extra)
-        x_hat = net.decode(z, state.extra)
-        out = {"reconstruction": jnp.clip(x_hat, 0.0, 1.0), "features": z}
+        net = eval_model(state)
+        z, codes = net.encode(to_net(batch["image"]), state.extra)
+        out = {"reconstruction": decode_unit(net, z, state.extra), "features": z}
+        if m.class_moments_decay:
+            drawn = ctrl_pictures.class_samples(state.extra["class_moments"], batch["label"],
+                                                ctrl_pictures.example_keys(batch["image"]))
+            out["samples"] = decode_unit(net, drawn, state.extra)
         for i, c in enumerate(codes):
             out[f"sparsity/stage{i + 1}"] = jnp.mean((c != 0).astype(jnp.float32), axis=tuple(range(1, c.ndim)))
         return out
 
     def images(state, batch):
-        net = model(state.params)
-        z, _ = net.encode(batch["image"], state.extra)
+        net = eval_model(state)
+        z, _ = net.encode(to_net(batch["image"]), state.extra)
         membership = (jax.nn.one_hot(batch["label"], o.num_classes) if "label" in batch
                       else jnp.ones((z.shape[0], 1), z.dtype))
         directions = ctrl_pictures.principal_directions(z, membership, ctrl_pictures.NUM_DIRECTIONS)
         k, p, d = directions.shape
-        samples = net.decode(directions.reshape(k * p, d), state.extra)
-        out = {"principal_samples": jnp.clip(samples, 0.0, 1.0)}
+        out = {"principal_samples": decode_unit(net, directions.reshape(k * p, d), state.extra)}
         dicts = net.dictionaries()
         out.update(ctrl_pictures.atom_images(dicts["decoder"], prefix="atoms_decoder"))
         out.update(ctrl_pictures.atom_images(dicts["encoder"], prefix="atoms_encoder"))
