@@ -2,8 +2,9 @@
 
     python -m sparse_ae.main --config=configs/sparse_gan.py:reg=l0inf --workdir=DIR
 
-Arguments: reg = none | l1 | l0 | l0inf | ml; dataset = digits (16 × 16, offline; Fréchet
-distance in the digits classifier's features) | cifar10 (32 × 32 RGB via TFDS; FID with the
+Arguments: reg = none | l1 | l0 | l0inf | ml; disc = dcgan | sngan (``config.model.discriminator``:
+plain, or every weight spectrally normalised as in SNGAN); dataset = digits (16 × 16, offline;
+Fréchet distance in the digits classifier's features) | cifar10 (32 × 32 RGB via TFDS; FID with the
 InceptionV3 weights in ``config.fid.weights``); loss = nonsaturating | hinge | wgan_gp;
 keep = percent kept by l0 / l0inf (default 25); l1 = λ of the l1 penalty; fraction = share of
 the training set used (the paper's low-data regime: 0.1, 0.2; the same subset for every seed,
@@ -24,8 +25,8 @@ import ml_collections
 REGS = ("none", "l1", "l0", "l0inf", "ml")
 # dataset -> (source, image size, channels, generator hidden layers: 4×4 doubled to the image size)
 DATASETS = {"digits": ("digits", 16, 1, 2), "cifar10": ("tfds:cifar10", 32, 3, 3)}
-ARGS = dict(reg="none", dataset="digits", loss="nonsaturating", keep=25.0, l1=0.1, fraction=1.0, seed=0, steps=0,
-            runlocal=False)
+ARGS = dict(reg="none", disc="dcgan", dataset="digits", loss="nonsaturating", keep=25.0, l1=0.1, fraction=1.0,
+            seed=0, steps=0, runlocal=False)
 
 
 def sparsity_specs(reg: str, num_layers: int, keep: float, l1: float) -> tuple[str, ...]:
@@ -49,7 +50,7 @@ def get_config(args):
     config.task = "sparse_gan"
     config.seed = args.seed
     config.data = dict(name=name, image_size=size, channels=channels, batch_size=64, train_fraction=args.fraction)
-    config.model = dict()
+    config.model = dict(discriminator=args.disc)
     config.objective = dict(loss=args.loss)
     if args.loss == "wgan_gp":
         config.objective.disc_steps = 5

@@ -112,3 +112,15 @@ def test_main_runlocal_out_of_the_box(run_python, tmp_path):
     assert np.isfinite(json.loads((workdir / "metrics.json").read_text())["train/frechet_digits"])
     assert "training the digits classifier for 16px" in result.stderr
     assert [p.name for p in (cache / "digits_classifier").iterdir()] == ["16px-f64-s2000-seed0"]
+
+
+@pytest.mark.slow  # a process that trains 20 steps and draws two figures
+def test_figures_option_writes_the_two_pngs_under_out_only(run_python, tmp_path):
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    run_python(["-m", "benchmarks.sparse_gan", "--figures", "--disc=sngan", "--figure_reg=ml", "--figure_steps=20",
+                "--out", str(tmp_path)], timeout=600, check=True)
+    names = {"sparse_gan_sparsity_map.png", "sparse_gan_atoms.png"}
+    assert {p.name for p in tmp_path.iterdir()} == names
+    for name in names:
+        assert min(Image.open(tmp_path / name).size) >= 500   # large enough to read

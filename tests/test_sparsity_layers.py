@@ -111,3 +111,23 @@ def test_bad_spec_lists():
         sparsity.parse_specs(("none", "l0:0"), 2, "config.model.sparsity")
     with pytest.raises(ValueError, match="k / fraction are only meaningful"):
         sparsity.SparsitySpec("l1", k=3)
+
+
+def test_spatial_map_of_needle_and_example_sparsity():
+    x = _x((6, 8, 8, 16), seed=6)
+    needles = Sparsify("l0inf:25%")(x)[0]
+    np.testing.assert_allclose(sparsity.spatial_map(needles), np.full((8, 8), 0.25))  # every needle keeps 4 of 16
+    per_example = np.asarray(sparsity.spatial_map(Sparsify("l0:25%")(x)[0]))
+    assert per_example.shape == (8, 8) and per_example.std() > 0  # the budget moves between pixels ...
+    np.testing.assert_allclose(per_example.mean(), 0.25, rtol=1e-6)  # ... but totals 25 % of each example
+    np.testing.assert_allclose(sparsity.spatial_map(x, "mean_abs"), np.abs(np.asarray(x)).mean(axis=(0, 3)),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape,kind,match", [
+    ((8, 8, 16), "nonzero", r"needs a \(batch, height, width, channels\) map, got shape \(8, 8, 16\)"),
+    ((2, 8, 8, 16), "max", "kind='max' is not one of"),
+])
+def test_spatial_map_bad_inputs(shape, kind, match):
+    with pytest.raises(ValueError, match=match):
+        sparsity.spatial_map(jnp.ones(shape), kind)

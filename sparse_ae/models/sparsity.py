@@ -14,7 +14,7 @@ one of these (``spec`` strings in configs, one per layer):
 gradients to the kept entries unchanged and give zero to the dropped ones (the Jacobian of a
 fixed selection, i.e. straight-through on the support). Every layer reports
 :class:`LayerStats`; :func:`total_penalty` and :func:`log_metrics` turn a dict of them into
-the loss term and the logged scalars.
+the loss term and the logged scalars. :func:`spatial_map` is a layer's sparsity per pixel.
 """
 
 from __future__ import annotations
@@ -152,6 +152,20 @@ def layer_stats(h: jax.Array, out: jax.Array, spec: SparsitySpec) -> LayerStats:
     l1 = jnp.mean(jnp.abs(h))
     needles = jnp.mean((out != 0).astype(jnp.float32), axis=-1)
     return LayerStats(l1=l1, penalty=spec.weight * l1, nonzero=jnp.mean(needles), needle_max=jnp.max(needles))
+
+
+MAP_KINDS = ("nonzero", "mean_abs")
+
+
+def spatial_map(h: jax.Array, kind: str = "nonzero") -> jax.Array:
+    """Per pixel of a layer's map ``h`` (B, H, W, C): the fraction of non-zero channels ("nonzero")
+    or the mean |h| over channels ("mean_abs"), averaged over the batch -> (H, W)."""
+    if h.ndim != 4:
+        raise ValueError(f"spatial_map needs a (batch, height, width, channels) map, got shape {tuple(h.shape)}")
+    if kind not in MAP_KINDS:
+        raise ValueError(f"spatial_map kind={kind!r} is not one of {MAP_KINDS}")
+    values = (h != 0).astype(jnp.float32) if kind == "nonzero" else jnp.abs(h)
+    return jnp.mean(values, axis=(0, 3))
 
 
 class Sparsify(nnx.Module):

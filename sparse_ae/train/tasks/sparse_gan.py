@@ -3,7 +3,10 @@
 One train step (one jitted function) updates both players: ``objective.disc_steps``
 discriminator updates (fresh z each, the generator's output held fixed), then one generator
 update through the updated discriminator. The generator minimises its GAN loss plus the L1
-penalties of its l1 layers; its BatchNorm running statistics live in ``state.extra``.
+penalties of its l1 layers; its BatchNorm running statistics live in ``state.extra["batch_stats"]``.
+With ``model.discriminator = "sngan"`` the discriminator's weights are spectrally normalised: its
+power-iteration vectors live in ``state.extra["power_vectors"]`` and advance by one iteration
+before each discriminator update (Miyato et al.: one iteration per update, the vector carried over).
 Each player has its own optimizer: ``config.optim`` (generator) and ``config.optim_disc``.
 
 ``eval_step`` returns per example ``"samples"`` (B, S, S, C) drawn from a fixed latent per
@@ -24,7 +27,8 @@ from flax import nnx
 
 from sparse_ae import optim
 from sparse_ae.models import sparsity
-from sparse_ae.models.dcgan import DCGAN, batch_stats, generator_widths, num_stages
+from sparse_ae.models.dcgan import (DCGAN, DISCRIMINATORS, SNDiscriminator, batch_stats, generator_widths, num_stages,
+                                    power_vectors)
 from sparse_ae.objectives import gan
 from sparse_ae.train.state import TrainState, global_norms, split_module, update_player
 from sparse_ae.train.task import Task
@@ -46,6 +50,8 @@ class ModelConfig:
     d_width: int = 32
     # One sparsity spec per generator hidden layer h_1 … h_n ('none' | 'l1:<λ>' | 'l0:<k>' | ...).
     sparsity: tuple[str, ...] = ("none", "none")
+    # 'dcgan' (plain convolutions) or 'sngan' (every weight spectrally normalised, Miyato et al. 2018).
+    discriminator: Literal[DISCRIMINATORS] = "dcgan"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +100,8 @@ def validate_config(config) -> None:
 def build_model(config, rngs: nnx.Rngs) -> DCGAN:
     m = config.model
     return DCGAN(latent_dim=m.latent_dim, image_size=config.data.image_size, channels=config.data.channels,
-                 g_width=m.g_width, d_width=m.d_width, sparsity=tuple(m.sparsity), rngs=rngs)
+                 g_width=m.g_width, d_width=m.d_width, sparsity=tuple(m.sparsity), rngs=rngs,
+                 discriminator=m.discriminator)
 
 
 def eval_latents(images: jax.Array, latent_dim: int) -> jax.Array:
@@ -106,17 +113,34 @@ def eval_latents(images: jax.Array, latent_dim: int) -> jax.Array:
     return jax.vmap(lambda h: jax.random.normal(jax.random.fold_in(base, h), (latent_dim,)))(hashes)
 
 
+def _merge(graphdef: nnx.GraphDef, params: dict, extra: dict) -> DCGAN:
+    return nnx.merge(graphdef, params, extra["batch_stats"], extra["power_vectors"])
+
+
+def trained_model(config, state: TrainState) -> DCGAN:
+    """The DCGAN holding ``state``'s parameters, BatchNorm statistics and power vectors."""
+    graphdef, _, _ = split_module(build_model(config, nnx.Rngs(0)))
+    return _merge(graphdef, state.params, state.extra)
+
+
 def make_task(config) -> Task:
     m, o = config.model, config.objective
     graphdef, _, _ = split_module(build_model(config, nnx.Rngs(0)))
     txs = {"generator": optim.make_optimizer(config.optim, config.train.num_steps),
            "discriminator": optim.make_optimizer(config.optim_disc, config.train.num_steps)}
 
-    def model(params, stats):
-        return nnx.merge(graphdef, params, stats)
+    def model(params, extra):
+        return _merge(graphdef, params, extra)
 
-    def disc_objective(d_params, g_params, stats, real, fake, key):
-        net = model({"generator": g_params, "discriminator": d_params}, stats)
+    def advance_power_vectors(params, extra):
+        """``extra`` with the SN discriminator's vectors one power iteration further (unchanged for dcgan)."""
+        net = model(params, extra)
+        if isinstance(net.discriminator, SNDiscriminator):
+            net.discriminator.power_step()
+        return {**extra, "power_vectors": power_vectors(net)}
+
+    def disc_objective(d_params, g_params, extra, real, fake, key):
+        net = model({"generator": g_params, "discriminator": d_params}, extra)
         real_logits, fake_logits = net.discriminator(real), net.discriminator(fake)
         loss = gan.discriminator_loss(real_logits, fake_logits, o.loss)
         metrics = {"loss/d": loss, "d/real": jnp.mean(real_logits), "d/fake": jnp.mean(fake_logits)}
@@ -126,8 +150,8 @@ def make_task(config) -> Task:
             metrics["loss/gp"] = penalty
         return loss, metrics
 
-    def gen_objective(g_params, d_params, stats, z):
-        net = model({"generator": g_params, "discriminator": d_params}, stats)
+    def gen_objective(g_params, d_params, extra, z):
+        net = model({"generator": g_params, "discriminator": d_params}, extra)
         fake, layer_stats = net.generator(z, train=True)
         adversarial = gan.generator_loss(net.discriminator(fake), o.loss)
         penalty = sparsity.total_penalty(layer_stats)
@@ -141,31 +165,32 @@ def make_task(config) -> Task:
         _, params, _ = split_module(net)
         return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                           opt_state={p: txs[p].init(params[p]) for p in PLAYERS},
-                          extra={"batch_stats": batch_stats(net)})
+                          extra={"batch_stats": batch_stats(net), "power_vectors": power_vectors(net)})
 
     def train_step(state, batch, rng):
         real = batch["image"]
-        params, opt_state, stats = state.params, state.opt_state, state.extra["batch_stats"]
+        params, opt_state, extra = state.params, state.opt_state, state.extra
         keys = jax.random.split(rng, 2 * o.disc_steps + 1)
         metrics = {}
         for i in range(o.disc_steps):
             z = jax.random.normal(keys[2 * i], (real.shape[0], m.latent_dim))
-            fake, _ = model(params, stats).generator(z, train=True)
+            fake, _ = model(params, extra).generator(z, train=True)
+            extra = advance_power_vectors(params, extra)
             d_grads, metrics = jax.grad(disc_objective, has_aux=True)(
-                    params["discriminator"], params["generator"], stats, real, jax.lax.stop_gradient(fake),
+                    params["discriminator"], params["generator"], extra, real, jax.lax.stop_gradient(fake),
                     keys[2 * i + 1])
             params, opt_state = update_player(txs["discriminator"], params, opt_state, d_grads, "discriminator")
         z = jax.random.normal(keys[-1], (real.shape[0], m.latent_dim))
         g_grads, (g_metrics, new_stats) = jax.grad(gen_objective, has_aux=True)(
-                params["generator"], params["discriminator"], stats, z)
+                params["generator"], params["discriminator"], extra, z)
         params, opt_state = update_player(txs["generator"], params, opt_state, g_grads, "generator")
         metrics = {**metrics, **g_metrics, **global_norms(grad_g=g_grads, grad_d=d_grads)}
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                                  extra={"batch_stats": new_stats})
+                                  extra={**extra, "batch_stats": new_stats})
         return new_state, metrics
 
     def sample(state, z):
-        net = model(state.params, state.extra["batch_stats"])
+        net = model(state.params, state.extra)
         code, _ = net.generator.hidden(z, train=False)
         return jax.nn.sigmoid(net.generator.out(code)), code
 
