@@ -8,7 +8,11 @@
 Arguments (``:a=b,flag``): ``bottleneck`` (lista | vq | none), ``dataset`` (any data source, default
 natural_crops), ``image_size`` (default 64; 256 with ``paper``), ``steps`` (train.num_steps),
 ``paper`` (the paper's architecture: C′ = 128, widths up to C″ = 512, d = 4, n = 256, K = 512,
-s = 16, attention at 16×16), ``runlocal`` (seconds-long smoke run). Evaluators: reconstruction
+s = 16, attention at 16×16; and its optimiser: Adam, lr 1e-4 constant, batch 16, 10 epochs =
+ceil(10 · ``train_examples`` / 16) steps, ``train_examples`` default 66,000, the size of the FFHQ
+training list in the authors' code, so 41,250 steps; the checkpoint with the lowest validation
+reconstruction MSE, ``test/mse``, is kept in WORKDIR/checkpoints_best, one evaluation per epoch),
+``runlocal`` (seconds-long smoke run). Evaluators: reconstruction
 (PSNR/SSIM), code_sparsity (Hoyer, non-zeros, VQ codebook usage), code_edits (traversals and
 interpolations), patch_clusters; segmentation is added for sources with masks ("composites", and
 ``dataset=tfds:caltech_birds2011``, whose ``segmentation_mask`` becomes the mask).
@@ -22,7 +26,14 @@ import ml_collections
 
 MASK_SOURCES = ("composites",)
 TFDS_MASK_KEYS = {"tfds:caltech_birds2011": "segmentation_mask"}
-ARGS = dict(runlocal=False, paper=False, bottleneck="lista", dataset="natural_crops", image_size=0, steps=0)
+ARGS = dict(runlocal=False, paper=False, bottleneck="lista", dataset="natural_crops", image_size=0, steps=0,
+            train_examples=66_000)
+PAPER_EPOCHS, PAPER_BATCH = 10, 16
+
+
+def epoch_steps(num_examples: int, batch_size: int) -> int:
+    """Steps of one pass over ``num_examples`` at ``batch_size`` (the last batch counted)."""
+    return -(-num_examples // batch_size)
 
 
 def get_config(args):
@@ -36,6 +47,13 @@ def get_config(args):
                             attn_resolutions=(16,), latent_dim=256, num_atoms=512, lista_steps=16)
     config.optim = dict(name="adam", lr=1e-3, schedule="cosine", warmup_steps=100, b1=0.9, b2=0.999, grad_clip=1.0)
     config.train = dict(num_steps=3000, log_every=50, eval_every=1000, checkpoint_every=1000)
+    if args.paper:
+        epoch = epoch_steps(args.train_examples, PAPER_BATCH)
+        config.data.batch_size = PAPER_BATCH
+        config.optim = dict(name="adam", lr=1e-4, schedule="constant", warmup_steps=0, b1=0.9, b2=0.999,
+                            grad_clip=0.0)
+        config.train.update(num_steps=PAPER_EPOCHS * epoch, eval_every=epoch, checkpoint_every=epoch,
+                            keep_best="test/mse")
     evaluators = ["reconstruction", "code_sparsity", "code_edits", "patch_clusters"]
     if args.dataset in TFDS_MASK_KEYS:
         config.data.mask_key = TFDS_MASK_KEYS[args.dataset]
@@ -54,7 +72,7 @@ def get_config(args):
         config.model.update(channels=8, channel_mult=(1, 2), num_down=2, latent_dim=16, num_atoms=32,
                             lista_steps=3)
         config.optim.warmup_steps = 2
-        config.train.update(num_steps=20, log_every=5, eval_every=0, checkpoint_every=10)
+        config.train.update(num_steps=20, log_every=5, eval_every=10 if args.paper else 0, checkpoint_every=10)
         config.eval.update(num_batches=1, batch_size=0, num_images=8)
         config.patch_clusters.update(num_clusters=4, clusters_shown=2, patches_shown=4)
         config.code_edits.update(num_components=2, num_values=3)

@@ -58,6 +58,10 @@ class TrainConfig:
     # A checkpoint every K steps (0: only at the end and on preemption); how many are kept.
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
+    # Also keep the checkpoint with the best value of this evaluation scalar, "<split>/<name>"
+    # (e.g. "test/mse"), in workdir/checkpoints_best; lower is better, a "max:" prefix makes
+    # higher better ("max:test/psnr"). "": off.
+    keep_best: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +213,32 @@ def validate(config: ml_collections.ConfigDict) -> None:
                          f"config.train.num_steps={train.num_steps}")
     if not evaluation.splits or not all(evaluation.splits):
         raise ValueError(f"config.eval.splits={config.eval.splits!r} must be a non-empty list of split names")
+    if train.keep_best:
+        metric, _ = parse_keep_best(train.keep_best)
+        split = metric.partition("/")[0]
+        if split not in evaluation.splits:
+            raise ValueError(f"config.train.keep_best={train.keep_best!r}: split {split!r} is not evaluated; "
+                             f"config.eval.splits={tuple(evaluation.splits)}")
+        if not train.eval_every:
+            raise ValueError(f"config.train.keep_best={train.keep_best!r} needs periodic evaluations: set "
+                             "config.train.eval_every > 0 (0 evaluates only at the end)")
+
+
+MAXIMIZE_PREFIX = "max:"
+
+
+def parse_keep_best(text: str) -> tuple[str, bool]:
+    """``config.train.keep_best`` as ``(metric, maximize)``: "test/mse" → ("test/mse", False),
+    "max:test/psnr" → ("test/psnr", True). ValueError naming the field unless the metric reads
+    "<split>/<name>"."""
+    maximize = text.startswith(MAXIMIZE_PREFIX)
+    metric = text[len(MAXIMIZE_PREFIX):] if maximize else text
+    split, _, name = metric.partition("/")
+    if not split or not name or ":" in metric:
+        raise ValueError(f"config.train.keep_best={text!r} must name an evaluation scalar \"<split>/<name>\" "
+                         f"(lower is better), optionally prefixed {MAXIMIZE_PREFIX!r} (higher is better), "
+                         "e.g. 'test/mse' or 'max:test/psnr'")
+    return metric, maximize
 
 
 def _at_least(section, field: str, keys: tuple[str, ...], minimum: int) -> None:

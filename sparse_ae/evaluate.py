@@ -1,10 +1,11 @@
 """Evaluate a trained workdir: ``python -m sparse_ae.evaluate --workdir=DIR [--images=FOLDER]
-[--split=test,...] [--step=N] [--config.eval.num_batches=0 ...]``.
+[--split=test,...] [--step=N | --best] [--config.eval.num_batches=0 ...]``.
 
-Restores the newest good (or the given) checkpoint, runs the config's evaluators, prints a
-table and merges the scalars into ``DIR/metrics.json``. ``--images`` evaluates on every image of
-a folder of your own (the ``image_folder`` source, shorter side resized to the run's image size
-and centre-cropped; full size for the Poisson-denoising protocol).
+Restores the newest good (or the given) checkpoint (``--step`` may also name the step kept in
+``DIR/checkpoints_best`` by ``config.train.keep_best``; ``--best`` picks that one), runs the
+config's evaluators, prints a table and merges the scalars into ``DIR/metrics.json``. ``--images``
+evaluates on every image of a folder of your own (the ``image_folder`` source, shorter side
+resized to the run's image size and centre-cropped; full size for the Poisson-denoising protocol).
 The run's config is read from ``DIR/config.json``; ``--config.<section>.<field>=value`` overrides
 fields as in training. A mistake is reported in one line (``--verbose`` shows the traceback).
 """
@@ -24,6 +25,8 @@ _CONFIG = config_files.define_flag("config", "the run's config (default: WORKDIR
 _IMAGES = flags.DEFINE_string("images", None, "evaluate on this folder of images instead of the config's data")
 _SPLIT = flags.DEFINE_list("split", None, "comma-separated splits (default: config.eval.splits)")
 _STEP = flags.DEFINE_integer("step", None, "checkpoint step to restore (default: newest good one)")
+_BEST = flags.DEFINE_bool("best", False, "restore the checkpoint kept by config.train.keep_best "
+                                         "(in WORKDIR/checkpoints_best)")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "initialise jax.distributed (multi-process / multi-host)")
 flags.mark_flags_as_required(["workdir"])
 
@@ -81,6 +84,17 @@ def restore_run(config, workdir: str, step: int | None = None):
     return run, *restored
 
 
+def best_step(workdir: str) -> int:
+    """The step of the checkpoint kept by ``config.train.keep_best`` in ``workdir``."""
+    from sparse_ae.train import checkpointing  # pylint: disable=import-outside-toplevel
+
+    steps = checkpointing.saved_steps(workdir, checkpointing.BEST_DIR)
+    if not steps:
+        raise ValueError(f"--best: --workdir={workdir!r} has no {checkpointing.BEST_DIR}/ checkpoint "
+                         "(train with --config.train.keep_best=<split>/<metric>)")
+    return steps[-1]
+
+
 def run_evaluation(config, workdir: str, splits: list[str] | None, step: int | None) -> dict[str, float]:
     """Restores ``workdir``'s checkpoint and runs the evaluators; writes metrics.json."""
     import jax  # pylint: disable=import-outside-toplevel  # after distributed init
@@ -110,7 +124,10 @@ def main(argv: list[str]) -> None:
         config.data.fit = "resize"
         config.eval.num_batches = 0   # every image of the folder
         splits = [IMAGE_FOLDER_SPLIT]
-    scalars = run_evaluation(config, _WORKDIR.value, splits, _STEP.value)
+    if _BEST.value and _STEP.value is not None:
+        raise app.UsageError("give --step or --best, not both")
+    step = best_step(_WORKDIR.value) if _BEST.value else _STEP.value
+    scalars = run_evaluation(config, _WORKDIR.value, splits, step)
     print(format_table(scalars))
 
 

@@ -244,8 +244,10 @@ def test_evaluators_run_on_the_task():
         pictures.update(p)
     assert 0 <= scalars["test/code_hoyer"] <= 1 and 0 <= scalars["test/code_nonzero"] <= 1
     assert 0 <= scalars["test/seg_iou"] <= 1 and 0 <= scalars["test/seg_dice_colour"] <= 1
-    assert set(pictures) == {"test/traversal", "test/interpolation", "test/patch_clusters", "test/segmentation"}
+    assert set(pictures) == {"test/traversal", "test/interpolation", "test/patch_clusters", "test/patch_kmeans",
+                             "test/segmentation"}
     assert all(p.ndim == 4 and p.shape[0] == 1 for p in pictures.values())
+    assert pictures["test/patch_kmeans"].shape[1:] == (2 * 17 + 1, 4 * 17 + 1, 3)  # inputs, colour maps × 4 images
     assert pictures["test/traversal"].shape[1:3] == (2 * 17 + 1, 3 * 17 + 1)  # 2 components × 3 values
 
 
@@ -263,3 +265,39 @@ def test_composites_are_deterministic_with_matched_statistics():
     fg = composites.transforms.crop(composites.textures(3)[1], 32, rng)
     bg = composites.match_statistics(composites.transforms.crop(composites.textures(3)[0], 32, rng), fg)
     np.testing.assert_allclose(bg.mean(axis=(0, 1)), fg.mean(axis=(0, 1)), atol=0.02)
+
+
+# ------------------------------------------------------------------------------ paper config, figures
+
+
+def test_paper_config_sets_the_papers_optimiser_and_keeps_the_best_validation_mse():
+    from conftest import load_config  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train import validation  # pylint: disable=import-outside-toplevel
+
+    config = load_config("configs/sc_vae.py:paper")
+    validation.validate_run(config)
+    assert (config.optim.name, config.optim.lr, config.optim.schedule) == ("adam", 1e-4, "constant")
+    assert config.data.batch_size == 16 and config.model.num_atoms == 512
+    assert config.train.num_steps == 10 * 4125 and config.train.eval_every == 4125   # 10 epochs of 66,000 / 16
+    assert config.train.keep_best == "test/mse"
+    assert load_config("configs/sc_vae.py:paper,train_examples=33").train.num_steps == 10 * 3   # 33 / 16 -> 3
+    validation.validate_run(load_config("configs/sc_vae.py:paper,runlocal"))   # keeps the best of 2 evaluations
+    with pytest.raises(ValueError, match="train_examples"):
+        load_config("configs/sc_vae.py:paper,train_examples=many")
+
+
+@pytest.mark.slow  # about 1.5 minutes: loads the committed benchmark model and draws four figures
+def test_figures_part_writes_the_four_figures_under_out_only(run_python, tmp_path):
+    import json  # pylint: disable=import-outside-toplevel
+
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    run_python(["-m", "benchmarks.sc_vae", "--quick", "--parts=figures", "--out", str(tmp_path)], timeout=600,
+               check=True)
+    names = {f"sc_vae_{n}.png" for n in ("dct_atoms", "code_edits", "interpolation", "patch_kmeans")}
+    assert {p.name for p in tmp_path.iterdir()} == names | {"sc_vae_figures.json"}
+    for name in names:
+        assert min(Image.open(tmp_path / name).size) >= 600   # upscaled enough to read
+    record = json.loads((tmp_path / "sc_vae_figures.json").read_text())
+    for sizes in record["cluster_sizes"]:   # 5 clusters of each crop's 16 x 16 codes, largest first
+        assert len(sizes) == 5 and sum(sizes) == 256 and sizes == sorted(sizes, reverse=True)

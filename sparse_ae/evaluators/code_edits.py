@@ -46,6 +46,13 @@ def traversal_codes(code: np.ndarray, components: np.ndarray, values: np.ndarray
     return edited
 
 
+def traversal_values(codes: np.ndarray, components: np.ndarray, num_values: int) -> np.ndarray:
+    """(C, V): ``num_values`` values evenly spaced in [−a_k, a_k] for each component k, a_k = max |z_k|
+    over ``codes`` (B, h, w, K)."""
+    limits = np.abs(codes[..., components]).reshape(-1, len(components)).max(axis=0)
+    return np.linspace(-1.0, 1.0, num_values)[None, :] * limits[:, None]
+
+
 def interpolation_codes(code_a: np.ndarray, code_b: np.ndarray, steps: int) -> np.ndarray:
     """(steps, ...) codes (1 − t)·a + t·b for t = 0 … 1."""
     t = np.linspace(0.0, 1.0, steps).reshape(-1, *([1] * code_a.ndim))
@@ -79,8 +86,7 @@ def evaluate(task, state, datasets, config):
     if len(code) < 2:
         raise ValueError("evaluator 'code_edits' needs an evaluation batch of at least 2 examples")
     components = top_components(code, min(c.num_components, code.shape[-1]))
-    limits = np.abs(code[..., components]).reshape(-1, len(components)).max(axis=0)
-    values = np.linspace(-1.0, 1.0, c.num_values)[None, :] * limits[:, None]
+    values = traversal_values(code, components, c.num_values)
     edited = traversal_codes(code[c.image_index % len(code)], components, values)
     traversal = np.asarray(decode(state, edited))
     pairs = [(2 * i, 2 * i + 1) for i in range(min(c.num_pairs, len(code) // 2))]

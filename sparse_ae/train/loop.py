@@ -6,7 +6,8 @@ shardings, donated state and the PRNG key folded with ``state.step``, run under
 ``jax.transfer_guard("disallow")`` so an accidental host round-trip is an error. Metrics stay
 on device until a log / checkpoint / evaluation step, where the window is fetched at once,
 checked for NaN/Inf (naming the step and the metric or input key) and averaged into the writer.
-At most :class:`InFlight` steps are dispatched ahead of the device.
+At most :class:`InFlight` steps are dispatched ahead of the device. With ``config.train.keep_best``
+each evaluation may also save the state as the best checkpoint (``checkpointing.BestCheckpoint``).
 A SIGTERM (preemption) or Ctrl-C makes the loop save a checkpoint at the next step and return.
 """
 
@@ -248,7 +249,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     logging.info("mesh %s over %d devices in %d process(es)", dict(run.mesh.shape), jax.device_count(),
                  jax.process_count())
     train_iter = iter(dataset)
-    checkpointer = checkpointing.Checkpointer(workdir, config.train.keep_checkpoints)
+    checkpointer = checkpointing.Checkpointer(workdir, config.train.keep_checkpoints, config.train.keep_best)
     try:
         with jax.set_mesh(run.mesh):
             restored = checkpointer.restore(run.abstract_state, train_iter)
@@ -305,7 +306,9 @@ def _train(run: Run, state, step: int, train_iter, rng, checkpointer, writer, da
                 checkpointer.save(step, state, train_iter)
                 last_saved = step
             if do_eval:
-                evaluate(run, state, datasets, workdir, step, writer)
+                scalars = evaluate(run, state, datasets, workdir, step, writer)
+                if checkpointer.best is not None:
+                    checkpointer.best.update(step, state, train_iter, scalars)
             if stop:
                 logging.warning("preempted (%s): saved the checkpoint at step %d; exiting",
                                 preemption.signal_name, step)
