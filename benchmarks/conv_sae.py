@@ -1,7 +1,7 @@
-"""Convolutional sparse autoencoder: digits features (linear probe) and Set12 denoising / inpainting.
+"""Convolutional sparse autoencoder: digits features (linear probe) and Set12 restoration.
 
     python -m benchmarks.conv_sae [--quick] [--seeds=3] [--steps=0] [--parts=digits,restoration]
-                                  [--codes=l1,topk,dense] [--out DIR]
+                                  [--codes=l1,topk,dense] [--corruptions=noise,mask,sr] [--out DIR]
     python -m benchmarks.conv_sae --parts=<part> --out=benchmarks/results/conv_sae_<part>.json   # committed
 
 - ``digits``: ``configs/conv_sae.py:dataset=digits,code=<code>,seed=<s>`` (16×16 digits,
@@ -11,9 +11,10 @@
   code sparsity (fraction of non-zero code entries, test split) and test reconstruction PSNR.
   Reference row ``raw pixels``: the same probe (``linear_probe.fit_probe`` / ``accuracy``) on
   the flattened 16×16 train / test images (256 values each).
-- ``restoration``: ``:dataset=natural_crops,corruption=<noise|mask>,code=<code>`` (32×32 gray
-  crops of the scikit-image / scikit-learn photos, 4000 steps) for noise (σ = 25/255) and mask
-  (50 % of the pixels dropped; the known pixels are kept). Evaluated with the task's own
+- ``restoration``: ``:dataset=natural_crops,corruption=<noise|mask|sr>,code=<code>`` (32×32 gray
+  crops of the scikit-image / scikit-learn photos, 4000 steps) for each of ``--corruptions``:
+  noise (σ = 25/255), mask (50 % of the pixels dropped; the known pixels are kept) and sr
+  (super-resolution ×2: 2×2 box average, bicubic upsampling back). Evaluated with the task's own
   ``eval_step`` (fixed corruption key) on the ``set12`` source at image_size 32, fit "crop":
   the centred 32×32 crop of each of the 12 Set12 images (01.png … 12.png, 256² and 512²; none
   is a natural_crops photo: scikit-image's ``camera`` is a different cameraman picture), and on
@@ -40,7 +41,7 @@ from sparse_ae.train import loop
 
 CONFIG = "configs/conv_sae.py"
 CODES = ("l1", "topk", "dense")
-CORRUPTIONS = ("noise", "mask")
+CORRUPTIONS = ("noise", "mask", "sr")
 PARTS = ("digits", "restoration")
 EVAL_SOURCES = ("set12", "crops")
 DIGITS_COLUMNS = ("features", "dim", "seeds", "probe_acc_mean", "probe_acc_std", "nonzero_mean", "nonzero_std",
@@ -95,10 +96,10 @@ def eval_config(config, source: str):
     return config
 
 
-def restoration_part(codes: list[str], seeds: int, steps: int, scratch: pathlib.Path
+def restoration_part(corruptions: list[str], codes: list[str], seeds: int, steps: int, scratch: pathlib.Path
                      ) -> tuple[list[dict], list[dict]]:
     runs = []
-    for corruption in CORRUPTIONS:
+    for corruption in corruptions:
         for code in codes:
             for seed in range(seeds):
                 workdir = scratch / f"natural_{corruption}_{code}_{seed}"
@@ -122,10 +123,11 @@ def main() -> None:
                         help="train.num_steps per run (default: the config's; --quick: 100 digits, 20 natural)")
     parser.add_argument("--codes", default=",".join(CODES))
     parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--corruptions", default=",".join(CORRUPTIONS), help="of the restoration part")
     args = parser.parse_args()
-    codes, parts = [c for c in args.codes.split(",") if c], [p for p in args.parts.split(",") if p]
-    if set(codes) - set(CODES) or set(parts) - set(PARTS):
-        parser.error(f"--codes must be among {CODES}, --parts among {PARTS}")
+    codes, parts, corruptions = ([c for c in a.split(",") if c] for a in (args.codes, args.parts, args.corruptions))
+    if set(codes) - set(CODES) or set(parts) - set(PARTS) or set(corruptions) - set(CORRUPTIONS):
+        parser.error(f"--codes must be among {CODES}, --parts among {PARTS}, --corruptions among {CORRUPTIONS}")
     seeds = args.seeds or (1 if args.quick else 3)
     digits_steps, natural_steps = (args.steps or 100, args.steps or 20) if args.quick else (args.steps, args.steps)
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="conv_sae_bench_"))
@@ -136,10 +138,12 @@ def main() -> None:
         common.print_table(f"16x16 digits, {seeds} seed(s): linear probe test accuracy, code non-zero fraction, "
                            "test PSNR (dB)", result["digits"], DIGITS_COLUMNS)
     if "restoration" in parts:
-        result["restoration"], result["restoration_runs"] = restoration_part(codes, seeds, natural_steps, scratch)
+        result["restoration"], result["restoration_runs"] = restoration_part(
+                corruptions, codes, seeds, natural_steps, scratch)
         common.print_table(f"natural crops 32x32, {seeds} seed(s): PSNR (dB) of the corrupted input (in) and the "
                            "output (out) on the 12 centred Set12 crops (set12) and the 512 held-out crops (crops); "
-                           "noise sigma 25/255, mask 50%", result["restoration"], RESTORATION_COLUMNS)
+                           "noise sigma 25/255, mask 50%, sr: 2x2 box average then bicubic up", result["restoration"],
+                           RESTORATION_COLUMNS)
     if args.out is not None:
         common.write_json(args.out, "conv_sae", result)
 

@@ -1,15 +1,18 @@
 """Experiment 1: Binomial ECDL on simulated spikes — template recovery error per template.
 
-    python -m benchmarks.dcea_ecdl [--quick] [--out=benchmarks/results/dcea_ecdl.json]
+    python -m benchmarks.dcea_ecdl [--quick] [--methods=binomial,untied,gaussian,sporco]
+                                   [--out=benchmarks/results/dcea_ecdl.json]
 
-Rows: DCEA-C with the Binomial model (``configs/dcea_binomial_ecdl.py``), DCEA-C treating the
-counts as Gaussian (``:family=gaussian``) and SPORCO's ConvBPDNDictLearn (Gaussian CSC dictionary
-learning on y/M − sigmoid(mu), non-negative codes), all from one initial dictionary per init
+Rows (``--methods``, default all): DCEA-C with the Binomial model (``binomial``:
+``configs/dcea_binomial_ecdl.py``), DCEA-UC with the Binomial model (``untied``: ``:untied``,
+encoder, in-loop and decoder kernels learned separately), DCEA-C treating the counts as Gaussian
+(``gaussian``: ``:family=gaussian``) and SPORCO's ConvBPDNDictLearn (``sporco``: Gaussian CSC
+dictionary learning on y/M − sigmoid(mu), non-negative codes), all from one initial dictionary per init
 kind: "perturbed" (ground truth + Gaussian noise, error ≈ 0.6 per template) and, without
 --quick, "random" (i.i.d. Gaussian atoms) from each of ``RANDOM_SEEDS``. The DCEA runs train
 through the generic loop (``model.init_dictionary`` set to the start) on the simulator's stream;
 error = √(1 − ⟨h, ĥ⟩²) after the best matching (evaluator ``dictionary_recovery``), strict and
-with delays of up to ``SHIFT`` samples.
+with delays of up to ``SHIFT`` samples; for DCEA-UC, of the decoder dictionary H.
 
 Each run also reports its own objective at the end, without the ground truth: DCEA the family's
 NLL per bin on the 64 held-out simulator signals of the test split (evaluator ``likelihood``),
@@ -24,6 +27,7 @@ from __future__ import annotations
 import pathlib
 import tempfile
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -57,12 +61,12 @@ def initial_dictionary(kind: str, true: np.ndarray, seed: int = 7) -> np.ndarray
     return (atoms / np.linalg.norm(atoms, axis=1, keepdims=True)).astype(np.float32)
 
 
-def run_dcea(family: str, init: np.ndarray, steps: int, workdir: pathlib.Path) -> Run:
-    """Trains DCEA-C from ``init`` (C, K) in ``workdir``; objective = held-out NLL per bin."""
+def run_dcea(arg: str, init: np.ndarray, steps: int, workdir: pathlib.Path) -> Run:
+    """Trains ``CONFIG:arg`` from ``init`` (C, K) in ``workdir``; objective = held-out NLL per bin."""
     workdir.mkdir(parents=True)
     start = workdir / "init.npy"
     np.save(start, init.T[None, :, :, None])  # the kernel layout (1, K, M, 1)
-    config, metrics, minutes = common.train(f"{CONFIG}:family={family}", steps, workdir / "run",
+    config, metrics, minutes = common.train(f"{CONFIG}:{arg}", steps, workdir / "run",
                                             {"model.init_dictionary": str(start)})
     per_template = lambda name: np.array([metrics[f"dictionary/{name}_{c}"] for c in range(len(init))])  # noqa: E731
     return Run(per_template("err"), per_template(f"err_shift{SHIFT}"), minutes * 60 / config.train.num_steps,
@@ -107,24 +111,38 @@ def row(method: str, label: str, steps: int, true: np.ndarray, init: np.ndarray,
             "objective": round(run.objective, 5), "s/step": round(run.seconds_per_step, 3)}
 
 
+def methods(true: np.ndarray, steps: int) -> dict[str, tuple[str, Callable[[np.ndarray, pathlib.Path], Run]]]:
+    """--methods key -> (table name, run(init, workdir))."""
+    dcea = lambda arg: lambda init, workdir: run_dcea(arg, init, steps, workdir)  # noqa: E731
+    return {"binomial": ("DCEA-C Binomial", dcea("family=binomial")),
+            "untied": ("DCEA-UC Binomial", dcea("family=binomial,untied")),
+            "gaussian": ("DCEA-C Gaussian", dcea("family=gaussian")),
+            "sporco": ("SPORCO ConvBPDNDictLearn (Gaussian)", lambda init, _: run_sporco(true, init, steps))}
+
+
 def main() -> None:
-    args = common.base_parser(__doc__.split("\n\n")[0]).parse_args()
+    parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", default="binomial,untied,gaussian,sporco",
+                        help="comma list of binomial, untied, gaussian, sporco")
+    args = parser.parse_args()
     steps = 150 if args.quick else 300
     true = binomial_spikes.templates(parse(common.load_config(CONFIG).data).spikes)
-    methods = {"DCEA-C Binomial": lambda init, workdir: run_dcea("binomial", init, steps, workdir),
-               "DCEA-C Gaussian": lambda init, workdir: run_dcea("gaussian", init, steps, workdir),
-               "SPORCO ConvBPDNDictLearn (Gaussian)": lambda init, _: run_sporco(true, init, steps)}
+    known = methods(true, steps)
+    keys = [k for k in args.methods.split(",") if k]
+    if not keys or set(keys) - set(known):
+        parser.error(f"--methods={args.methods!r}: a comma list of {', '.join(known)}")
+    chosen = dict(known[k] for k in keys)
     starts = [("perturbed", initial_dictionary("perturbed", true))]
     if not args.quick:
         starts += [(f"random seed {s}", initial_dictionary("random", true, seed=s)) for s in RANDOM_SEEDS]
     rows = []
     with tempfile.TemporaryDirectory(prefix="dcea_ecdl_") as scratch:
         for label, init in starts:
-            for name, fn in methods.items():
+            for name, fn in chosen.items():
                 rows.append(row(name, label, steps, true, init, fn(init, pathlib.Path(scratch) / str(len(rows)))))
                 print(rows[-1], flush=True)
     if not args.quick:
-        for name in methods:
+        for name in chosen:
             best = min((r for r in rows if r["method"] == name and r["init"].startswith("random")),
                        key=lambda r: r["objective"])
             rows.append({**best, "init": f"random, best of {len(RANDOM_SEEDS)} ({best['init']})"})

@@ -4,10 +4,11 @@
     python -m sparse_ae.main --config=configs/conv_sae.py:dataset=natural_crops,corruption=noise --workdir=/tmp/csae_dn
 
 Arguments: dataset = digits (16 × 16, labels: linear probe of the code on the test split) |
-natural_crops (32 × 32 gray crops of the scikit-image / scikit-learn photos, for denoising and
-inpainting); code = l1 (ReLU code + λ·mean|z|, λ = ``lam``) | topk (ReLU code, keep the ``k``
-largest) | dense (a plain autoencoder of the same size: linear code, no sparsity);
-corruption = none | noise (σ = 25/255) | mask (50 % of the pixels dropped); seed; steps; runlocal.
+natural_crops (32 × 32 gray crops of the scikit-image / scikit-learn photos, for denoising,
+inpainting and super-resolution); code = l1 (ReLU code + λ·mean|z|, λ = ``lam``) | topk (ReLU
+code, keep the ``k`` largest) | dense (a plain autoencoder of the same size: linear code, no
+sparsity); corruption = none | noise (σ = 25/255) | mask (50 % of the pixels dropped) | sr
+(super-resolution ×2: 2 × 2 box average, bicubic upsampling back); seed; steps; runlocal.
 Fields not set here are at the defaults of ``sparse_ae.train.tasks.conv_sae`` (``ModelConfig``,
 ``ObjectiveConfig``) and the framework's sections.
 """

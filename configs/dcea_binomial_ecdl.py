@@ -2,14 +2,16 @@
 
     python -m sparse_ae.main --config=configs/dcea_binomial_ecdl.py --workdir=/tmp/dcea_ecdl
     python -m sparse_ae.main --config=configs/dcea_binomial_ecdl.py:family=gaussian --workdir=/tmp/dcea_ecdl_g
+    python -m sparse_ae.main --config=configs/dcea_binomial_ecdl.py:untied --workdir=/tmp/dcea_ecdl_uc
 
 Arguments: ``family`` — "binomial" (the true model: the encoder reads the counts, loss = Binomial
 NLL) or "gaussian" (model mismatch: the encoder reads y/M and fits a Gaussian with offset
-sigmoid(mu_true)); ``steps``; ``runlocal``. Data: ``binomial_spikes`` (3 templates of length 50,
-signals of length 500, M = 30 trials, 4 events per template of amplitude 12–20, baseline mu = 0;
-near the official code's simulation settings, where both lobes of a template change the spike
-rate: at an earlier mu = −2 and M = 20 the negative lobes fell where almost no spikes occur, and
-the learned atoms lost them).
+sigmoid(mu_true)); ``untied`` — DCEA-UC (separate encoder, in-loop and decoder kernels, all
+started from the same atoms; the threshold stays fixed) instead of DCEA-C; ``steps``;
+``runlocal``. Data: ``binomial_spikes`` (3 templates of length 50, signals of length 500, M = 30
+trials, 4 events per template of amplitude 12–20, baseline mu = 0; near the official code's
+simulation settings, where both lobes of a template change the spike rate: at an earlier mu = −2
+and M = 20 the negative lobes fell where almost no spikes occur, and the learned atoms lost them).
 Encoder: T = 100 FISTA steps, step 1/(0.6·L̂) with L̂ the family's curvature bound times
 max_ω Σ_c|ĥ_c(ω)|² ≈ 40 for unit-norm templates of this length; threshold λ·step (λ below).
 Atoms are unit-normalised inside the call; the threshold is fixed (not learned). One reweighting
@@ -33,7 +35,7 @@ BINOMIAL_LAMBDA = 30.0
 BINOMIAL_EPS, GAUSSIAN_EPS = 3.0, 0.4
 # Step 1/(STEP_MARGIN·L̂) of the encoder.
 STEP_MARGIN = 0.6
-ARGS = dict(family="binomial", steps=0, runlocal=False)
+ARGS = dict(family="binomial", untied=False, steps=0, runlocal=False)
 
 
 def get_config(args):
@@ -50,7 +52,7 @@ def get_config(args):
         curvature, lam, mu, eps = 1.0, 0.3, 1.0 / (1.0 + math.exp(-spikes.mu)), GAUSSIAN_EPS
     step = 1.0 / (STEP_MARGIN * curvature * SPECTRAL_NORM)
     config.model = dict(
-            objective="nll", family=args.family, trials=spikes.trials, mu=mu, tied=True,
+            objective="nll", family=args.family, trials=spikes.trials, mu=mu, tied=not args.untied,
             kernel_size=spikes.template_length, num_filters=spikes.num_templates, one_d=True, stride=1,
             num_iters=100, step=step, threshold=lam * step, learn_bias=False, nonneg=True,
             accelerated=True, reweight_passes=1, reweight_eps=eps, restart_atoms=True, boundary="zero",

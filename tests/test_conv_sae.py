@@ -1,5 +1,5 @@
-"""Convolutional sparse autoencoder: shapes, code sparsity, pooling, code dropout, training, corruption,
-patch averaging."""
+"""Convolutional sparse autoencoder: shapes, code sparsity, pooling, code dropout, training, corruptions
+(inpainting, super-resolution), patch averaging."""
 
 from __future__ import annotations
 
@@ -111,6 +111,52 @@ def test_inpainting_keeps_the_known_pixels():
     assert not np.allclose(np.asarray(out["reconstruction"])[~known], 0)
 
 
+def test_super_resolution_corruption_keeps_the_size_and_block_constant_images():
+    small = jax.random.uniform(jax.random.key(0), (2, 8, 6, 3))
+    blocky = jnp.repeat(jnp.repeat(small, 2, axis=1), 2, axis=2)        # 16 x 12, constant on 2 x 2 blocks
+    np.testing.assert_allclose(conv_sae.down_up(blocky, 2, "nearest"), blocky, rtol=1e-6)
+    x = jax.random.uniform(jax.random.key(1), (2, 16, 12, 3))
+    for upsample in conv_sae.UPSAMPLINGS:
+        degraded = conv_sae.down_up(x, 2, upsample)
+        assert degraded.shape == x.shape and float(jnp.abs(degraded - x).mean()) > 0.1
+    # Box means of each 2 x 2 block survive nearest upsampling: the image mean is kept.
+    np.testing.assert_allclose(conv_sae.down_up(x, 2, "nearest").mean(axis=(1, 2)), x.mean(axis=(1, 2)), rtol=1e-5)
+
+
+def test_bicubic_upsampling_reproduces_a_ramp_away_from_the_borders():
+    i = np.arange(32.0)
+    ramp = jnp.asarray(0.1 + 0.02 * i[:, None] + 0.005 * i[None, :], jnp.float32)[None, :, :, None]
+    degraded = np.asarray(conv_sae.down_up(ramp, 2, "bicubic"))
+    # The box means are the ramp at the block centres; Keys' cubic reproduces linear functions
+    # wherever all four taps lie inside the small image (output pixels 3 … 28).
+    np.testing.assert_allclose(degraded[:, 3:-3, 3:-3], np.asarray(ramp)[:, 3:-3, 3:-3], atol=1e-6)
+    assert np.abs(degraded - np.asarray(ramp)).max() > 1e-3                 # the borders are not exact
+
+
+@pytest.mark.parametrize("shape,factor,upsample,match", [
+    ((1, 7, 8, 1), 2, "bicubic", "dividing the image size 7x8"),
+    ((1, 8, 8, 1), 3, "bicubic", "factor=3 must be an integer >= 2"),
+    ((1, 8, 8, 1), 1, "nearest", "factor=1 must be an integer >= 2"),
+    ((1, 8, 8, 1), 2, "lanczos", "upsample='lanczos' is not one of"),
+])
+def test_super_resolution_corruption_rejects_bad_inputs(shape, factor, upsample, match):
+    with pytest.raises(ValueError, match=match):
+        conv_sae.down_up(jnp.zeros(shape), factor, upsample)
+
+
+def test_super_resolution_task_restores_from_the_degraded_image():
+    config = sae_config("dataset=natural_crops,corruption=sr,runlocal")
+    conv_sae.validate_config(config)
+    task = conv_sae.make_task(config)
+    x = jax.random.uniform(jax.random.key(0), (4, 16, 16, 1))
+    state = task.init(jax.random.key(1), {"image": x})
+    out = task.eval_step(state, {"image": x})
+    np.testing.assert_array_equal(np.asarray(out["corrupted"]), np.asarray(conv_sae.down_up(x, 2, "bicubic")))
+    assert out["reconstruction"].shape == x.shape
+    _, metrics = jax.jit(task.train_step)(state, {"image": x}, jax.random.key(2))
+    assert np.isfinite(float(metrics["loss"])) and float(metrics["norm/grads"]) > 0
+
+
 @pytest.mark.parametrize("update,match", [
     ({"model.sparsity": "l0:17"}, "k=17 is larger than the 16 entries"),
     ({"model.sparsity": "l0:0"}, "k=0 must be an integer >= 1"),
@@ -118,6 +164,9 @@ def test_inpainting_keeps_the_known_pixels():
     ({"model.sparsity": "l0inf:2"}, "use 'l0:<k>'"),
     ({"objective.corruption": "blur"}, "is not one of"),
     ({"objective.mask_rate": 1.0}, "must be in \\[0, 1\\)"),
+    ({"objective.sr_factor": 3}, "sr_factor=3 must be >= 2 and divide config.data.image_size=16"),
+    ({"objective.sr_factor": 1}, "sr_factor=1 must be >= 2"),
+    ({"objective.sr_upsample": "lanczos"}, "config.objective.sr_upsample='lanczos' is not one of"),
     ({"data.image_size": 18}, "multiple of 2\\^len\\(config.model.widths\\) = 4"),
     ({"model.pool": "median"}, "config.model.pool='median' is not one of"),
     ({"model.dropout": 1.0}, "config.model.dropout=1.0 must be in \\[0, 1\\)"),

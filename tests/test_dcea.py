@@ -318,6 +318,32 @@ def test_dead_atoms_restart_from_residual_windows():
                 np.testing.assert_allclose(new[name][0, :, atom, 0], expected, rtol=1e-5)
 
 
+def test_untied_binomial_ecdl_learns_three_kernels_from_one_start(tmp_path):
+    """``:untied`` is DCEA-UC: encoder, in-loop and decoder kernels all start from the saved
+    dictionary, and training moves them apart (3 steps: the first has lr 0, the warmup's start)."""
+    assert load_config("configs/dcea_binomial_ecdl.py").model.tied
+    config = load_config("configs/dcea_binomial_ecdl.py:untied,runlocal")
+    true = binomial_spikes.templates(binomial_spikes.SpikesConfig())
+    np.save(tmp_path / "start.npy", true.T[None, :, :, None])
+    config.model.init_dictionary = str(tmp_path / "start.npy")
+    dcea_task.validate_config(config)
+    rng = np.random.default_rng(0)
+    examples = [binomial_spikes.simulate(binomial_spikes.SpikesConfig(), 500, rng) for _ in range(4)]
+    batch = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+    task = dcea_task.make_task(config)
+    state = task.init(jax.random.key(0), batch)
+    assert "kernel" not in state.params
+    for name in ("encoder", "loop", "decoder"):
+        np.testing.assert_allclose(state.params[name], true.T[None, :, :, None], rtol=1e-6)
+    step = jax.jit(task.train_step)
+    for i in range(3):
+        state, metrics = step(state, batch, jax.random.key(i))
+    assert np.isfinite(float(metrics["loss"]))
+    kernels = [np.asarray(state.params[name]) for name in ("encoder", "loop", "decoder")]
+    assert all(np.all(np.isfinite(k)) for k in kernels)
+    assert not np.allclose(kernels[0], kernels[2]) and not np.allclose(kernels[1], kernels[2])
+
+
 @pytest.mark.slow  # trains for many steps
 def test_short_ecdl_run_lowers_dictionary_error():
     config = load_config("configs/dcea_binomial_ecdl.py")

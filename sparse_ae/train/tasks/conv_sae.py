@@ -2,13 +2,15 @@
 
 Training minimises mean((g(f(c(x))) − x)²) + the code's L1 penalty, where c is the corruption
 of ``config.objective``: "none" (plain autoencoding, for feature learning), "noise" (additive
-Gaussian noise of std ``noise_std`` on the [0, 1] scale: a denoising autoencoder) or "mask"
-(each pixel dropped to 0 with probability ``mask_rate``: inpainting). ``eval_step`` applies the
-same corruption with a fixed key and returns ``"reconstruction"`` (for "mask" the known pixels
-are kept and only the dropped ones filled in), ``"target"`` (the clean image), ``"corrupted"``,
-``"code"`` and ``"features"`` (= the code, for the linear probe). ``config.model.dropout``
-drops code entries in training only (key: ``fold_in(rng, 1)``; the corruption keeps ``rng``),
-never in ``eval_step``.
+Gaussian noise of std ``noise_std`` on the [0, 1] scale: a denoising autoencoder), "mask"
+(each pixel dropped to 0 with probability ``mask_rate``: inpainting) or "sr" (super-resolution:
+box-average downsampling by ``sr_factor`` and upsampling back, bicubic by default, as the
+super-resolution networks SRCNN, VDSR and RED-Net read their inputs; see :func:`down_up`).
+``eval_step`` applies the same corruption with a fixed key and returns ``"reconstruction"`` (for
+"mask" the known pixels are kept and only the dropped ones filled in), ``"target"`` (the clean
+image), ``"corrupted"``, ``"code"`` and ``"features"`` (= the code, for the linear probe).
+``config.model.dropout`` drops code entries in training only (key: ``fold_in(rng, 1)``; the
+corruption keeps ``rng``), never in ``eval_step``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from sparse_ae.train.state import TrainState, global_norms, split_module
 from sparse_ae.train.task import Task
 from sparse_ae.utils import sections
 
-CORRUPTIONS = ("none", "noise", "mask")
+CORRUPTIONS = ("none", "noise", "mask", "sr")
+UPSAMPLINGS = ("bicubic", "nearest")
 EVAL_KEY = 20_250_101
 
 
@@ -53,12 +56,17 @@ class ModelConfig:
 class ObjectiveConfig:
     """``config.objective`` of task ``conv_sae``."""
 
-    # Corruption of the input: none (autoencoding), noise (denoising), mask (inpainting).
+    # Corruption of the input: none (autoencoding), noise (denoising), mask (inpainting),
+    # sr (super-resolution).
     corruption: Literal[CORRUPTIONS] = "none"
     # Std of the additive Gaussian noise on the [0, 1] scale (corruption "noise").
     noise_std: float = 25.0 / 255.0
     # Probability that a pixel is dropped to 0 (corruption "mask").
     mask_rate: float = 0.5
+    # Downsampling factor (box average over sr_factor × sr_factor blocks) of corruption "sr".
+    sr_factor: int = 2
+    # Upsampling of the small image back to the input size (corruption "sr").
+    sr_upsample: Literal[UPSAMPLINGS] = "bicubic"
 
 
 def config_sections(config) -> dict[str, type]:
@@ -87,12 +95,32 @@ def validate_config(config) -> None:
         raise ValueError(f"config.objective.noise_std={o.noise_std} must be >= 0")
     if not 0 <= o.mask_rate < 1:
         raise ValueError(f"config.objective.mask_rate={o.mask_rate} must be in [0, 1)")
+    if o.sr_factor < 2 or config.data.image_size % o.sr_factor:
+        raise ValueError(f"config.objective.sr_factor={o.sr_factor} must be >= 2 and divide "
+                         f"config.data.image_size={config.data.image_size}")
 
 
 def build_model(config, rngs: nnx.Rngs) -> ConvSAE:
     m = config.model
     return ConvSAE(config.data.image_size, config.data.channels, tuple(m.widths), m.code_dim, m.sparsity,
                    m.code_activation, m.pool, m.dropout, rngs=rngs)
+
+
+def down_up(x: jax.Array, factor: int, upsample: str = "bicubic") -> jax.Array:
+    """(B, H, W, C) -> (B, H, W, C): the mean of each ``factor`` × ``factor`` block (box / area
+    downsampling to (H/factor, W/factor)), brought back to H × W by ``upsample``: "bicubic" (Keys'
+    cubic, a = −0.5, ``jax.image.resize``; weights renormalised at the borders; clipped to
+    [0, 1]) or "nearest" (each block filled with its mean). ValueError unless factor >= 2
+    divides H and W."""
+    b, h, w, c = x.shape
+    if factor < 2 or h % factor or w % factor:
+        raise ValueError(f"factor={factor} must be an integer >= 2 dividing the image size {h}x{w}")
+    small = x.reshape(b, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+    if upsample == "nearest":
+        return jnp.repeat(jnp.repeat(small, factor, axis=1), factor, axis=2)
+    if upsample == "bicubic":
+        return jnp.clip(jax.image.resize(small, x.shape, "cubic"), 0.0, 1.0)
+    raise ValueError(f"upsample={upsample!r} is not one of {UPSAMPLINGS}")
 
 
 def corrupt(x: jax.Array, key: jax.Array, objective) -> tuple[jax.Array, jax.Array]:
@@ -103,6 +131,8 @@ def corrupt(x: jax.Array, key: jax.Array, objective) -> tuple[jax.Array, jax.Arr
     if objective.corruption == "mask":
         keep = jax.random.bernoulli(key, 1.0 - objective.mask_rate, keep.shape).astype(x.dtype)
         return x * keep, keep
+    if objective.corruption == "sr":
+        return down_up(x, objective.sr_factor, objective.sr_upsample), keep
     return x, keep
 
 
