@@ -29,6 +29,7 @@ AREAS = {
         "conv sparse AE": ("conv_sae",),
         "deep image prior": ("dip",),
         "accelerator": ("accelerator",),
+        "paper-scale cost": ("paper_scale",),
 }
 
 

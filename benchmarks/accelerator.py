@@ -48,7 +48,6 @@ thresholds, small convolutions — shows a low MFU however well it is compiled.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -56,9 +55,9 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.extend import core as jex_core
 
 from benchmarks import common, memory, unroll
+from benchmarks.flops import model_flops
 from sparse_ae import data as data_lib
 from sparse_ae.train import loop, sharding
 
@@ -107,70 +106,6 @@ def peak_tflops(device_kind: str, precision: str | None, override: float | None)
         if kind in device_kind and precision in rates:
             return rates[precision], f"table: {kind}, {precision} dense"
     return None, f"none for {device_kind!r} at {precision}: give --peak_tflops"
-
-
-def _subjaxprs(value: Any) -> list:
-    """The jaxprs in one equation parameter (a jaxpr, a closed jaxpr or a tuple of them)."""
-    if isinstance(value, jex_core.ClosedJaxpr):
-        return [value.jaxpr]
-    if isinstance(value, jex_core.Jaxpr):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [j for v in value for j in _subjaxprs(v)]
-    return []
-
-
-def _executed(eqn) -> list:
-    """The jaxprs an equation runs: those of its parameters, but of a linear solve only ``solve``
-    (its matvec and transposes are there for differentiation)."""
-    if eqn.primitive.name == "custom_linear_solve":
-        return _subjaxprs(eqn.params["jaxprs"].solve)
-    return [j for value in eqn.params.values() for j in _subjaxprs(value)]
-
-
-def _dot_flops(eqn) -> float:
-    """FLOPs of a real ``dot_general``: every lhs entry meets every free rhs entry, a multiply and
-    an add each (a multiply alone without contracting axes)."""
-    (_, rhs_contract), (_, rhs_batch) = eqn.params["dimension_numbers"]
-    lhs, rhs = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
-    free = math.prod(d for i, d in enumerate(rhs) if i not in (*rhs_contract, *rhs_batch))
-    return (2.0 if rhs_contract else 1.0) * math.prod(lhs) * free
-
-
-def _conv_flops(eqn) -> float:
-    """2 × multiply-adds of a ``conv_general_dilated``, counting per spatial axis only the
-    (output, kernel tap) pairs that land on an input entry, not on padding or dilation zeros."""
-    p = eqn.params
-    lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
-    lhs, rhs, out = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape, eqn.outvars[0].aval.shape
-    taps = 1
-    for i, (l, r, o) in enumerate(zip(lhs_spec[2:], rhs_spec[2:], out_spec[2:])):
-        where = (np.arange(out[o])[:, None] * p["window_strides"][i]
-                 + np.arange(rhs[r])[None, :] * p["rhs_dilation"][i] - p["padding"][i][0])
-        dilation = p["lhs_dilation"][i]
-        taps *= int(np.count_nonzero((where >= 0) & (where <= (lhs[l] - 1) * dilation) & (where % dilation == 0)))
-    return 2.0 * out[out_spec[0]] * out[out_spec[1]] * rhs[rhs_spec[1]] * taps
-
-
-def model_flops(jaxpr) -> tuple[float, int]:
-    """(2 × multiply-adds of the matmuls and convolutions of ``jaxpr``, how many while loops with
-    such work it holds). A scan's body counts ``length`` times, a cond its costliest branch, a
-    while loop's body once (its trip count is not known before it runs)."""
-    total, loops = 0.0, 0
-    for eqn in jaxpr.eqns:
-        name = eqn.primitive.name
-        if name == "dot_general":
-            total += _dot_flops(eqn)
-        elif name == "conv_general_dilated":
-            total += _conv_flops(eqn)
-        inner = [model_flops(j) for j in _executed(eqn)]
-        if not inner:
-            continue
-        flops, count = max(inner) if name == "cond" else map(sum, zip(*inner))
-        flops *= eqn.params["length"] if name == "scan" else 1
-        total += flops
-        loops += count + (name == "while" and flops > 0)
-    return total, loops
 
 
 def xla_flops(compiled) -> float | None:
