@@ -27,7 +27,9 @@ objective evaluation or set-up (spectra of dictionary and signals, FFTW planning
   the reference F); n* steps are then timed after compilation (ADMM with ``record_objective=False``, FISTA without
   history): the median of ≥ 3 runs interleaved with the SPORCO runs.
 
-Also the FFT/memory floor of one ADMM step on P4's codes (B, 32, 128, 128) float32: forward + inverse real 2-D FFT by
+Per problem, one ADMM step next to the forward + inverse FFT of its codes (XLA in ``admm``'s chunks; FFTW) and to
+the step a 5× speed-up over SPORCO ADMM float64 on 1 thread allows. Also the FFT/memory floor of one ADMM step on
+P4's codes (B, 32, 128, 128) float32: forward + inverse real 2-D FFT by
 XLA (in a jitted loop; in ``admm``'s chunks of images, at once, and channel-last), by scipy.fft and pyfftw
 (FFTW_MEASURE) with 1 and 2 threads, and one pass over memory (``0.5 z + 1``), next to the ADMM's s/iter on P4.
 """
@@ -237,12 +239,22 @@ def bench_problem(name: str, spec: Spec) -> dict:
             "jax_times": {kind: mine.seconds(kind, n) for kind, n in steps.items() if n}}
 
 
-def fft_floor(batch: int) -> list[dict]:
-    """Seconds of forward + inverse real 2-D FFTs and of one memory pass on codes (batch, 32, 128, 128) float32:
+def code_shape(spec: Spec) -> tuple[int, int, int, int]:
+    """(images, M, size, size): the ADMM's channel-major codes of a problem."""
+    count = util.convdicts()[spec.filters].shape[-1] if isinstance(spec.filters, str) else spec.filters[1]
+    return spec.images, count, spec.size, spec.size
+
+
+def fftw_label(threads: int) -> str:
+    return f"pyfftw rfft2 + irfft2, {threads} thread(s)"
+
+
+def fft_floor(shape: tuple[int, int, int, int]) -> list[dict]:
+    """Seconds of forward + inverse real 2-D FFTs and of one memory pass on float32 codes of ``shape`` (B, M, H, W):
     medians of interleaved rounds; XLA's per repetition of a jitted loop of FLOOR_REPS (buffers reused, as in the
     ADMM loop), on the whole array, channel-last, and in the chunks of images ``admm.step`` uses; the host
-    libraries' per call on their planned or allocated buffers."""
-    codes = np.random.default_rng(0).standard_normal((batch, 32, 128, 128)).astype(np.float32)
+    libraries' per call on their planned or allocated buffers. The first row is the chunked XLA round trip."""
+    codes = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     hw = codes.shape[-2:]
     size = admm.images_per_chunk(codes.shape, codes.dtype)
 
@@ -267,10 +279,23 @@ def fft_floor(batch: int) -> list[dict]:
                                         planner_effort="FFTW_MEASURE")
         inverse = pyfftw.builders.irfft2(pyfftw.empty_aligned(forward.output_shape, "complex64"), s=hw,
                                          threads=threads, planner_effort="FFTW_MEASURE")
-        cases[f"pyfftw rfft2 + irfft2, {threads} thread(s)"] = (lambda z, f=forward, i=inverse: i(f(z)), (codes,))
+        cases[fftw_label(threads)] = (lambda z, f=forward, i=inverse: i(f(z)), (codes,))
     times, _ = common.time_interleaved(cases, repeats=5)
     return [{"operation": name, "seconds": float(np.median(t)) / (FLOOR_REPS if name.startswith("XLA") else 1)}
             for name, t in times.items()]
+
+
+def step_floor_row(name: str, shape: tuple[int, ...], rows: list[dict], floor: list[dict]) -> dict:
+    """One problem's ADMM s/iter next to the forward + inverse FFT of its codes (XLA as the ADMM runs it, and
+    FFTW) and to the step that 5x SPORCO float64 on 1 thread allows (its s/iter / 5)."""
+    per_iter = {row["solver"]: row.get("s/iter") for row in rows}
+    ffts = {row["operation"]: row["seconds"] for row in floor}
+    budget = per_iter["SPORCO ADMM float64, 1 thread"] and per_iter["SPORCO ADMM float64, 1 thread"] / 5
+    xla = floor[0]["seconds"]
+    return {"problem": name, "codes": "x".join(map(str, shape)), "ADMM step": per_iter["sparse_ae ADMM float32"],
+            "XLA FFTs": xla, "FFTW 1 thread": ffts[fftw_label(1)],
+            "FFTW 2 threads": ffts[fftw_label(2)], "step at 5x": budget,
+            "XLA FFTs / step at 5x": budget and xla / budget}
 
 
 def main() -> None:
@@ -294,18 +319,21 @@ def main() -> None:
                         "target >= 5": bool(vs64 and vs64 >= 5), "vs SPORCO f32 2 threads": vs32,
                         "target > 1": bool(vs32 and vs32 > 1)})
     common.print_table("sparse_ae ADMM speed-up over SPORCO ADMM", summary)
-    p4 = problems["P4"]
-    floor = fft_floor(p4.images)
+    floors = {name: fft_floor(code_shape(spec)) for name, spec in problems.items()}
+    floor = floors["P4"]
     admm_row = results["P4"]["rows"][0]
     if "s/iter" in admm_row:
         floor.append({"operation": "sparse_ae ADMM, one step on P4", "seconds": admm_row["s/iter"]})
     for row in floor:
         row["vs admm's FFTs"] = row["seconds"] / floor[0]["seconds"]
-    common.print_table(f"FFT/memory floor of one ADMM step: codes ({p4.images}, 32, 128, 128) float32", floor)
+    common.print_table(f"FFT/memory floor of one ADMM step: codes {code_shape(problems['P4'])} float32", floor)
+    step_floor = [step_floor_row(name, code_shape(problems[name]), results[name]["rows"], floors[name])
+                  for name in problems]
+    common.print_table("one ADMM step against its FFTs and the step a 5x speed-up allows (seconds)", step_floor)
     if args.out:
         common.write_json(args.out, "vs_sporco", {
                 "quick": args.quick, "gap": GAP, "admm_iters": ADMM_ITERS, "fista_iters": FISTA_ITERS,
-                "rows": rows, "summary": summary, "fft_floor": floor,
+                "rows": rows, "summary": summary, "fft_floor": floor, "step_floor": step_floor,
                 "problems": {name: {k: v for k, v in result.items() if k != "rows"}
                              for name, result in results.items()},
                 "note": "machine shared with other jobs; JAX timings are medians of runs interleaved "
