@@ -123,6 +123,18 @@ def noisy_version(clean: np.ndarray, sigma: float, key: jax.Array) -> jax.Array:
     return jnp.clip(clean + sigma / 255.0 * jax.random.normal(key, clean.shape), 0.0, 1.0)
 
 
+def track_psnr(clean: jax.Array, out: jax.Array, avg: jax.Array, best: jax.Array, first, weight: float
+               ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One iteration's bookkeeping: the exponential average a ← w·a + (1 − w)·f (a = f at the first
+    iteration), the PSNRs of f and a against ``clean``, and their running maxima.
+
+    clean (H, W, C); out, avg (1, H, W, C); best (2,) = best single, best averaged so far (−inf at
+    the start); returns (avg, best, scores) with scores (2,) = this iteration's PSNRs."""
+    avg = jnp.where(first, out, weight * avg + (1.0 - weight) * out)
+    scores = jnp.stack([psnr(clean, out[0]), psnr(clean, avg[0])])
+    return avg, jnp.maximum(best, scores), scores
+
+
 def make_fitter(config) -> Callable[[np.ndarray, jax.Array], dict[str, Any]]:
     """``fit(clean (H, W, 1), key) -> results``: one DIP run on one image (see the module docstring)."""
     m, d = config.model, config.dip
@@ -141,9 +153,7 @@ def make_fitter(config) -> Callable[[np.ndarray, jax.Array], dict[str, Any]]:
         (loss, (out, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, inputs, noisy)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        avg = jnp.where(first, out, d.exp_weight * avg + (1.0 - d.exp_weight) * out)
-        scores = jnp.stack([psnr(clean, out[0]), psnr(clean, avg[0])])
-        best = jnp.maximum(best, scores)
+        avg, best, scores = track_psnr(clean, out, avg, best, first, d.exp_weight)
         metrics = {"loss": loss, "psnr": scores[0], "psnr_avg": scores[1],
                    **sparsity.log_metrics(stats)}
         return (params, opt_state, z, avg, best), metrics

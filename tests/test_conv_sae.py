@@ -70,6 +70,7 @@ def test_code_dropout_in_training_only():
     np.testing.assert_allclose(dropped[~zeros], 2 * np.asarray(code)[~zeros], rtol=1e-6)
 
 
+@pytest.mark.slow  # a variant of the train step the fast suite runs
 def test_one_train_step_with_l2_pooling_and_dropout():
     config = sae_config("dataset=digits,runlocal")
     config.model.update(pool="l2", dropout=0.3)

@@ -9,6 +9,7 @@ import pytest
 from sparse_ae.train import task as task_lib, validation
 
 
+@pytest.mark.slow  # model-level; the FFT operator itself is checked in test_fourier
 def test_fft_operator_gives_the_spatial_models_codes_and_gradients(tiny_config):
     batch = {"image": jax.random.uniform(jax.random.key(0), (4, 8, 8, 1))}
     results = {}

@@ -164,6 +164,7 @@ def test_bad_network_choice_names_the_field(field, value):
         ctrl.validate_config(config)
 
 
+@pytest.mark.slow  # a jitted LDR step; batch norm itself is checked in test_ctrl_models
 def test_ldr_step_moves_running_statistics_and_evaluation_uses_them():
     config = ctrl_config("ctrl_conv.py", "ldr,runlocal")
     task = ctrl.make_task(config)
@@ -181,6 +182,7 @@ def test_ldr_step_moves_running_statistics_and_evaluation_uses_them():
     np.testing.assert_allclose(out["features"][0], eval_step(new, other)["features"][0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # trains a classifier and evaluates end to end; the evaluator is checked in test_evaluators_fid
 def test_frechet_argument_scores_reconstructions_and_class_samples(tmp_path):
     from flax import nnx  # pylint: disable=import-outside-toplevel
 

@@ -318,6 +318,7 @@ def test_dead_atoms_restart_from_residual_windows():
                 np.testing.assert_allclose(new[name][0, :, atom, 0], expected, rtol=1e-5)
 
 
+@pytest.mark.slow  # a variant: the untied model is checked in the fast suite
 def test_untied_binomial_ecdl_learns_three_kernels_from_one_start(tmp_path):
     """``:untied`` is DCEA-UC: encoder, in-loop and decoder kernels all start from the saved
     dictionary, and training moves them apart (3 steps: the first has lr 0, the warmup's start)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -36,6 +38,36 @@ def counting(monkeypatch) -> list[tuple]:
     return calls
 
 
+def test_psnr_bookkeeping_matches_numpy():
+    """Best single output and best exponential average over iterations, as a NumPy loop computes them."""
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(size=(8, 8, 1))
+    outputs = np.clip(clean + rng.normal(scale=0.1, size=(6, 1, 8, 8, 1)), 0, 1)
+    weight = 0.9
+    avg, best = jnp.zeros((1, 8, 8, 1)), jnp.full((2,), -jnp.inf)
+    for i, out in enumerate(outputs):
+        avg, best, _ = dip.track_psnr(jnp.asarray(clean), jnp.asarray(out), avg, best, i == 0, weight)
+
+    def psnr(estimate):
+        return -10 * np.log10(np.mean((clean - estimate[0]) ** 2))
+
+    averages = [outputs[0]]
+    for out in outputs[1:]:
+        averages.append(weight * averages[-1] + (1 - weight) * out)
+    expected = [max(psnr(o) for o in outputs), max(psnr(a) for a in averages)]
+    np.testing.assert_allclose(np.asarray(best), expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(avg), averages[-1], rtol=1e-5, atol=1e-6)
+
+
+def test_a_few_iterations_lower_the_loss():
+    config = dip.load_config(CONFIG)
+    config.dip.update(num_iters=40, log_every=1)
+    clean = np.asarray(dip.load_images(config)["01"], np.float32)
+    losses = [point["loss"] for point in dip.make_fitter(config)(clean, jax.random.key(0))["curve"]]
+    assert len(losses) == 40 and np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
+
+
+@pytest.mark.slow  # the sweep's other tests fit as well; this one checks the files a run writes
 def test_a_run_reports_its_psnrs_and_writes_the_workdir(tmp_path):
     config = dip.load_config(CONFIG)
     results = dip.run(config, tmp_path, log=lambda _: None)

@@ -94,6 +94,7 @@ def test_lista_at_init_equals_ista(dictionary):
     assert float(bottleneck.alpha()) == pytest.approx(0.3)
 
 
+@pytest.mark.slow  # a variant: the DCT dictionary is the default checked in the fast suite
 def test_learned_dictionary_is_normalised_and_trainable():
     model = tiny_model("lista", dictionary="learned")
     model.bottleneck.dictionary[...] = 3.0 * model.bottleneck.dictionary[...]
