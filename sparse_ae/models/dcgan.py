@@ -209,11 +209,6 @@ class DCGAN(nnx.Module):
         self.discriminator = make(image_size, channels, d_width, rngs=rngs)
 
 
-def batch_stats(module: nnx.Module) -> dict:
-    """The module's BatchNorm running statistics as a pure dict (for ``TrainState.extra``)."""
-    return nnx.to_pure_dict(nnx.state(module, nnx.BatchStat))
-
-
 def power_vectors(module: nnx.Module) -> dict:
     """The module's spectral-norm vectors u as a pure dict ({} without an SN discriminator)."""
     return nnx.to_pure_dict(nnx.state(module, PowerVector))

@@ -59,6 +59,11 @@ class TrainState:
                             opt_state=opt_state, **changes)
 
 
+def batch_stats(module: nnx.Module) -> dict:
+    """The module's BatchNorm running statistics as a pure dict (for ``TrainState.extra``; {} without BatchNorm)."""
+    return nnx.to_pure_dict(nnx.state(module, nnx.BatchStat))
+
+
 def split_module(module: nnx.Module) -> tuple[nnx.GraphDef, dict, dict]:
     """``(graphdef, params, rest)``: Param values and all other variables as pure dicts."""
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)

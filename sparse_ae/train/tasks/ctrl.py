@@ -54,7 +54,7 @@ from sparse_ae.models.csc_ctrl import OUTPUTS, CSCCTRL
 from sparse_ae.objectives import ctrl as ctrl_lib
 from sparse_ae.objectives import rate_reduction as rr
 from sparse_ae.sparse_coding import metrics as sc_metrics
-from sparse_ae.train.state import TrainState, global_norms, split_module, update_player
+from sparse_ae.train.state import TrainState, batch_stats, global_norms, split_module, update_player
 from sparse_ae.train.task import Task
 from sparse_ae.utils import sections
 
@@ -265,11 +265,6 @@ def pixel_maps(pixel_range: str):
     if pixel_range == "symmetric":
         return (lambda x: 2.0 * x - 1.0), (lambda y: 0.5 * (y + 1.0))
     return (lambda x: x), (lambda y: y)
-
-
-def batch_stats(net: nnx.Module) -> dict:
-    """The module's ``nnx.BatchStat`` values as a pure dict ({} without BatchNorm)."""
-    return nnx.to_pure_dict(nnx.state(net, nnx.BatchStat))
 
 
 def make_task(config) -> Task:

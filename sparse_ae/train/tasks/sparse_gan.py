@@ -27,10 +27,10 @@ from flax import nnx
 
 from sparse_ae import optim
 from sparse_ae.models import sparsity
-from sparse_ae.models.dcgan import (DCGAN, DISCRIMINATORS, SNDiscriminator, batch_stats, generator_widths, num_stages,
+from sparse_ae.models.dcgan import (DCGAN, DISCRIMINATORS, SNDiscriminator, generator_widths, num_stages,
                                     power_vectors)
 from sparse_ae.objectives import gan
-from sparse_ae.train.state import TrainState, global_norms, split_module, update_player
+from sparse_ae.train.state import TrainState, batch_stats, global_norms, split_module, update_player
 from sparse_ae.train.task import Task
 from sparse_ae.utils import sections
 
