@@ -1,46 +1,40 @@
-"""Per-image K-means of code grids (the SC-VAE clustering figure) against scikit-learn."""
+"""Per-image K-means of code grids (the SC-VAE clustering figure) and its colour overlay."""
 
 from __future__ import annotations
 
-import jax
 import ml_collections
 import numpy as np
 import pytest
-from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from sparse_ae.evaluators import patch_clusters
 
 
-def test_kmeans_finds_separated_blobs_like_sklearn():
-    points, truth = make_blobs(120, n_features=16, centers=5, cluster_std=0.5, random_state=0)
-    labels, centers = patch_clusters.kmeans(points, 5, jax.random.key(0))
-    reference = KMeans(5, n_init=10, random_state=0).fit(points)
-    assert labels.shape == (120,) and centers.shape == (5, 16)
-    assert adjusted_rand_score(reference.labels_, np.asarray(labels)) == 1.0
-    assert adjusted_rand_score(truth, np.asarray(labels)) == 1.0
+def blob_grids(sizes, seeds) -> tuple[np.ndarray, np.ndarray]:
+    """One (h=1, w=sum(sizes)) code grid of 8-D blobs per seed, (B, 1, N, 8), and true labels (B, N)."""
+    blobs = [make_blobs(sizes, n_features=8, cluster_std=0.4, random_state=s) for s in seeds]
+    return (np.stack([x for x, _ in blobs])[:, None].astype(np.float32), np.stack([y for _, y in blobs]))
 
 
-def test_kmeans_inertia_is_close_to_sklearn_on_unstructured_codes():
-    codes = np.random.default_rng(0).standard_normal((256, 32)).astype(np.float32)
-    labels, centers = patch_clusters.kmeans(codes, 5, jax.random.key(1))
-    inertia = float(np.sum((codes - np.asarray(centers)[np.asarray(labels)]) ** 2))
-    reference = KMeans(5, n_init=10, random_state=0).fit(codes).inertia_
-    assert inertia <= 1.02 * reference
+def test_image_kmeans_finds_each_images_blobs():
+    grids, truth = blob_grids([30, 30, 30, 30, 30], seeds=(0, 1, 2))
+    labels = patch_clusters.image_kmeans(grids, 5)
+    assert labels.shape == (3, 1, 150)
+    for found, true in zip(labels, truth):
+        assert adjusted_rand_score(true, found[0]) == 1.0
 
 
-def test_kmeans_labels_are_ordered_by_cluster_size_and_centres_are_means():
-    points, _ = make_blobs([40, 10, 25], n_features=4, cluster_std=0.3, random_state=2)
-    labels, centers = (np.asarray(a) for a in patch_clusters.kmeans(points, 3, jax.random.key(0)))
+def test_image_kmeans_numbers_clusters_by_size():
+    grids, truth = blob_grids([40, 10, 25], seeds=(2,))
+    labels = patch_clusters.image_kmeans(grids, 3)[0, 0]
     assert list(np.bincount(labels)) == [40, 25, 10]
-    for k in range(3):
-        np.testing.assert_allclose(centers[k], points[labels == k].mean(axis=0), atol=1e-4)
+    assert adjusted_rand_score(truth[0], labels) == 1.0
 
 
-def test_kmeans_refuses_more_clusters_than_points():
+def test_image_kmeans_refuses_more_clusters_than_code_vectors():
     with pytest.raises(ValueError, match="num_clusters=9 must be in \\[1, 8\\]"):
-        patch_clusters.kmeans(np.zeros((8, 2)), 9, jax.random.key(0))
+        patch_clusters.image_kmeans(np.zeros((1, 2, 4, 3)), 9)
 
 
 def test_image_kmeans_clusters_each_image_on_its_own():

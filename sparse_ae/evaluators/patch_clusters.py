@@ -7,7 +7,7 @@ the border). K-means (scikit-learn, ``num_clusters``, k-means++ init, seed ``see
 grid) has ``clusters_shown`` random clusters as rows and ``patches_shown`` random members each.
 
 Per image (the SC-VAE paper's clustering figure): the h·w code vectors of each image are split by
-K-means (:func:`kmeans`, ``image_clusters`` groups) and shown as a colour map over the image:
+K-means (:func:`image_kmeans`, ``image_clusters`` groups) and shown as a colour map over the image:
 ``<split>/patch_kmeans`` has a row of inputs and a row of the same images under their cluster
 colours (cluster 0 the largest; colour ``PALETTE[label]``).
 ``config.patch_clusters`` fields: :func:`default_config`.
@@ -15,8 +15,6 @@ colours (cluster 0 the largest; colour ``PALETTE[label]``).
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -39,79 +37,32 @@ def default_config(**overrides) -> ml_collections.ConfigDict:
     return config
 
 
-def cluster_codes(vectors: np.ndarray, num_clusters: int, seed: int) -> np.ndarray:
-    """K-means labels (N,) of (N, K) vectors."""
+def cluster_codes(vectors: np.ndarray, num_clusters: int, seed: int, num_inits: int = 1) -> np.ndarray:
+    """K-means labels (N,) of (N, K) vectors: scikit-learn, k-means++ seeding, the best of
+    ``num_inits`` starts (least inertia)."""
     from sklearn.cluster import KMeans  # pylint: disable=import-outside-toplevel
 
-    return KMeans(num_clusters, n_init=1, random_state=seed).fit_predict(np.asarray(vectors, np.float64))
+    return KMeans(num_clusters, n_init=num_inits, random_state=seed).fit_predict(np.asarray(vectors, np.float64))
 
 
-def _squared_distances(points: jax.Array, centers: jax.Array) -> jax.Array:
-    """(N, F), (k, F) → (N, k) squared Euclidean distances."""
-    return jnp.sum(jnp.square(points[:, None, :] - centers[None, :, :]), axis=-1)
+def by_size(labels: np.ndarray, num_clusters: int) -> np.ndarray:
+    """``labels`` (any shape, values in [0, num_clusters)) renumbered by cluster size: 0 the largest,
+    ties in label order."""
+    order = np.argsort(-np.bincount(labels.ravel(), minlength=num_clusters), kind="stable")
+    rank = np.empty(num_clusters, np.int64)
+    rank[order] = np.arange(num_clusters)
+    return rank[labels]
 
 
-def _plus_plus_seeds(points: jax.Array, num_clusters: int, key: jax.Array) -> jax.Array:
-    """k-means++ seeding: the first centre uniform, each next one drawn with probability
-    proportional to the squared distance to the nearest centre chosen so far; (k, F)."""
-    n = points.shape[0]
-
-    def pick(i, carry):
-        centers, key = carry
-        key, sub = jax.random.split(key)
-        d2 = jnp.min(jnp.where(jnp.arange(num_clusters) < i, _squared_distances(points, centers), jnp.inf), axis=1)
-        total = jnp.sum(d2)
-        p = jnp.where(total > 0, d2 / jnp.where(total > 0, total, 1.0), 1.0 / n)
-        return centers.at[i].set(points[jax.random.choice(sub, n, p=p)]), key
-
-    first_key, key = jax.random.split(key)
-    centers = jnp.zeros((num_clusters, points.shape[1]), points.dtype).at[0].set(
-            points[jax.random.randint(first_key, (), 0, n)])
-    return jax.lax.fori_loop(1, num_clusters, pick, (centers, key))[0]
-
-
-def _lloyd(points: jax.Array, centers: jax.Array, num_iters: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``num_iters`` Lloyd steps from ``centers``; (labels (N,), centres (k, F), inertia). An empty
-    cluster keeps its centre."""
-    k = centers.shape[0]
-
-    def step(_, centers):
-        labels = jnp.argmin(_squared_distances(points, centers), axis=1)
-        one_hot = jax.nn.one_hot(labels, k, dtype=points.dtype)
-        counts = jnp.sum(one_hot, axis=0)
-        means = (one_hot.T @ points) / jnp.maximum(counts, 1)[:, None]
-        return jnp.where(counts[:, None] > 0, means, centers)
-
-    centers = jax.lax.fori_loop(0, num_iters, step, centers)
-    d2 = _squared_distances(points, centers)
-    return jnp.argmin(d2, axis=1), centers, jnp.sum(jnp.min(d2, axis=1))
-
-
-def kmeans(points: jax.Array, num_clusters: int, key: jax.Array, num_inits: int = 4,
-           num_iters: int = 50) -> tuple[jax.Array, jax.Array]:
-    """K-means of ``points`` (N, F): ``num_inits`` k-means++ seedings, ``num_iters`` Lloyd steps each,
-    the one of least inertia (sum of squared distances to the assigned centre) kept. Returns labels
-    (N,) int32 renumbered by cluster size (0 = largest, ties by centre order) and centres (k, F) in
-    that order. Jittable (``num_clusters``, ``num_inits``, ``num_iters`` static) and vmappable."""
-    if not 1 <= num_clusters <= points.shape[0]:
-        raise ValueError(f"kmeans: num_clusters={num_clusters} must be in [1, {points.shape[0]}] "
-                         "(the number of points)")
-    points = jnp.asarray(points, jnp.float32)
-    seeds = jax.vmap(lambda k: _plus_plus_seeds(points, num_clusters, k))(jax.random.split(key, num_inits))
-    labels, centers, inertia = jax.vmap(lambda c: _lloyd(points, c, num_iters))(seeds)
-    best = jnp.argmin(inertia)
-    labels, centers = labels[best], centers[best]
-    order = jnp.argsort(-jnp.bincount(labels, length=num_clusters), stable=True)
-    rank = jnp.zeros(num_clusters, jnp.int32).at[order].set(jnp.arange(num_clusters, dtype=jnp.int32))
-    return rank[labels], centers[order]
-
-
-def image_kmeans(codes: np.ndarray, num_clusters: int, seed: int = 0) -> np.ndarray:
-    """Per-image K-means of code grids (B, h, w, K) → labels (B, h, w), each image on its own."""
+def image_kmeans(codes: np.ndarray, num_clusters: int, seed: int = 0, num_inits: int = 4) -> np.ndarray:
+    """Per-image K-means of code grids (B, h, w, K) → labels (B, h, w), each image on its own
+    (:func:`cluster_codes`, best of ``num_inits`` starts) and numbered by :func:`by_size`."""
     b, h, w, k = codes.shape
-    keys = jax.random.split(jax.random.key(seed), b)
-    cluster = jax.jit(jax.vmap(lambda x, key: kmeans(x, num_clusters, key)[0]))
-    return np.asarray(cluster(jnp.asarray(codes).reshape(b, h * w, k), keys)).reshape(b, h, w)
+    if not 1 <= num_clusters <= h * w:
+        raise ValueError(f"image_kmeans: num_clusters={num_clusters} must be in [1, {h * w}] "
+                         f"(the {h}×{w} code vectors of an image)")
+    return np.stack([by_size(cluster_codes(grid.reshape(h * w, k), num_clusters, seed, num_inits), num_clusters)
+                     for grid in codes]).reshape(b, h, w)
 
 
 def as_rgb(images: np.ndarray) -> np.ndarray:
