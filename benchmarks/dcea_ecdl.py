@@ -19,11 +19,13 @@ NLL per bin on the 64 held-out simulator signals of the test split (evaluator ``
 SPORCO its final functional on its training signals. The "random, best of N" row of each method
 is its random start of lowest objective, the usual way to choose among restarts of a non-convex
 learner. ``s/step`` is a run's wall time over its steps (DCEA's includes compiling the step and
-the final evaluation).
+the final evaluation). A run of some ``--methods`` into an existing ``--out`` of the same size
+replaces those methods' rows and keeps the others.
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
 import tempfile
 import time
@@ -111,6 +113,16 @@ def row(method: str, label: str, steps: int, true: np.ndarray, init: np.ndarray,
             "objective": round(run.objective, 5), "s/step": round(run.seconds_per_step, 3)}
 
 
+def merge(previous: list[dict], new: list[dict], order: list[str]) -> list[dict]:
+    """``previous`` rows of methods absent from ``new``, with ``new``'s rows, grouped by start (in
+    the order first seen) and then by method (in ``order``)."""
+    rerun = {r["method"] for r in new}
+    rows = [r for r in previous if r["method"] not in rerun] + new
+    start = lambda r: r["init"].split(" (")[0]  # noqa: E731  "random, best of 3 (random seed 1)"
+    starts = list(dict.fromkeys(start(r) for r in previous + new))
+    return sorted(rows, key=lambda r: (starts.index(start(r)), order.index(r["method"])))
+
+
 def methods(true: np.ndarray, steps: int) -> dict[str, tuple[str, Callable[[np.ndarray, pathlib.Path], Run]]]:
     """--methods key -> (table name, run(init, workdir))."""
     dcea = lambda arg: lambda init, workdir: run_dcea(arg, init, steps, workdir)  # noqa: E731
@@ -148,8 +160,14 @@ def main() -> None:
             rows.append({**best, "init": f"random, best of {len(RANDOM_SEEDS)} ({best['init']})"})
     columns = ["method", "init", "steps", "init err", "err per template", "err max", f"err, delays <= {SHIFT}",
                "objective", "s/step"]
+    out = pathlib.Path(args.out) if args.out else None
+    if out and out.is_file() and set(chosen) != {name for name, _ in known.values()}:
+        previous = json.loads(out.read_text())
+        if previous["quick"] == args.quick:
+            rows = merge(previous["rows"], rows, [name for name, _ in known.values()])
+            print(f"kept the other methods' rows of {out}")
     common.print_table(rows, columns)
-    if args.out:
+    if out:
         common.write_json(args.out,
                           {"machine": common.machine_info(), "quick": args.quick, "rows": rows})
 
