@@ -165,7 +165,7 @@ def make_fitter(config) -> Callable[[np.ndarray, jax.Array], dict[str, Any]]:
         clean_j = jnp.asarray(clean)
         noisy = noisy_version(clean_j, d.sigma, k_noise)[None]
         z = m.input_scale * jax.random.uniform(k_input, (1, h, w, m.input_channels))
-        carry = (params, tx.init(params), z, jnp.zeros_like(noisy), jnp.full((2,), -jnp.inf))
+        carry = (params, tx.init(params), z, jnp.zeros_like(noisy), jnp.full((2,), -jnp.inf, noisy.dtype))
         curve = []
         start = time.perf_counter()
         for i in range(d.num_iters):
