@@ -15,6 +15,8 @@ import sys
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks/ is not installed: tests import it from the repository root
+    sys.path.append(str(REPO))
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 # Compilation dominates most tests. A persistent cache (of every program, however quick to
 # compile) makes a run after the first about twice as fast. SPARSE_AE_TEST_JAX_CACHE names another
@@ -22,7 +24,7 @@ DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 JAX_CACHE = os.environ.get("SPARSE_AE_TEST_JAX_CACHE", str(REPO / ".cache" / "jax-tests"))
 # Test programs are small, so a first run is mostly XLA compiling them, and LLVM's full
 # optimisation and XLA:CPU's fusion emitters cost more there than they save: with these flags a
-# first run of the fast suite took 160 s instead of 250 s on 2 cores (results equal up to rounding).
+# first run of the fast suite took about 160 s instead of 250 s on 2 cores (results equal up to rounding).
 # They are added to XLA_FLAGS, which the processes tests start inherit, unless XLA_FLAGS already
 # names them or this XLA does not know them.
 FAST_COMPILE_FLAGS = ("--xla_backend_optimization_level=1", "--xla_cpu_use_fusion_emitters=false")

@@ -12,7 +12,6 @@ of configs is ``benchmarks.paper_scale.PAPER_SCALE_CONFIGS``, whose cost estimat
 from __future__ import annotations
 
 import math
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -26,12 +25,9 @@ from sparse_ae.data import tfds_source
 from sparse_ae.train import config_files, validation
 from sparse_ae.train.task import get_task
 
+from benchmarks import paper_scale
+from benchmarks.paper_scale import PAPER_SCALE_CONFIGS
 from conftest import REPO
-
-if str(REPO) not in sys.path:  # benchmarks/ is not installed: it is imported from the repository root
-    sys.path.insert(0, str(REPO))
-from benchmarks import paper_scale  # noqa: E402  pylint: disable=wrong-import-position
-from benchmarks.paper_scale import PAPER_SCALE_CONFIGS  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.slow  # about 1.5 min of tracing in all on 2 shared cores
 
