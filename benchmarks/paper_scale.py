@@ -51,6 +51,7 @@ PAPER_SCALE_CONFIGS = (
         "configs/ctrl_conv.py:dataset=cifar10,ldr",
         "configs/sc_vae.py:paper",
         "configs/sc_vae.py:paper,bottleneck=vq",
+        "configs/sc_vae.py:paper,bottleneck=ista",  # the authors' code's bottleneck and loss
         "configs/sc_vae.py:paper,dataset=tfds:caltech_birds2011",
         "configs/dcea_poisson_denoise.py:authors_recipe",
         "configs/dcea_poisson_denoise.py:untied,authors_recipe,peak=1",

@@ -5,7 +5,9 @@
     python -m sparse_ae.main --config=configs/sc_vae.py:runlocal --workdir=/tmp/sc_vae_smoke
     python -m sparse_ae.main --config=configs/sc_vae.py:paper,dataset=image_folder --config.data.path=DIR ...
 
-Arguments (``:a=b,flag``): ``bottleneck`` (lista | vq | none), ``dataset`` (any data source, default
+Arguments (``:a=b,flag``): ``bottleneck`` (lista | ista | vq | none; ista is the bottleneck and loss of
+the authors' code: ISTA with a trained dictionary from K-SVD's overcomplete DCT and a trained step, a
+fixed threshold, no ‖Z‖₁ term in the loss), ``dataset`` (any data source, default
 natural_crops), ``image_size`` (default 64; 256 with ``paper``), ``steps`` (train.num_steps),
 ``paper`` (the paper's architecture: C′ = 128, widths up to C″ = 512, d = 4, n = 256, K = 512,
 s = 16, attention at 16×16; and its optimiser: Adam, lr 1e-4 constant, batch 16, 10 epochs =
@@ -42,6 +44,8 @@ def get_config(args):
     config.data = dict(name=args.dataset, image_size=args.image_size or (256 if args.paper else 64), channels=3,
                        batch_size=16)
     config.model = dict(bottleneck=args.bottleneck)
+    if args.bottleneck == "ista":
+        config.model.update(dictionary="learned", dct_atoms="ksvd")
     if args.paper:
         config.model.update(channels=128, channel_mult=(1, 1, 2, 2, 4), num_res_blocks=2, num_down=4,
                             attn_resolutions=(16,), latent_dim=256, num_atoms=512, lista_steps=16)

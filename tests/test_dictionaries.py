@@ -32,6 +32,26 @@ def test_complete_dct_is_the_2d_dct_ii_basis():
     np.testing.assert_allclose(D[:, 0], np.full(p * p, 1 / p), atol=1e-12)
 
 
+def test_ksvd_dct_is_the_kronecker_product_of_ksvds_1d_atoms():
+    """K-SVD's overcomplete DCT as SC-VAE's code builds it, rebuilt here with np.kron: 1-D atoms cos(π i k / m)
+    with the mean removed from every non-constant one; pixel (r, c) of atom (k₁, k₂) is v_{k₂}(r)·v_{k₁}(c)."""
+    p, m, k = 16, 23, 512
+    v = np.cos(np.pi * np.outer(np.arange(p), np.arange(m)) / m)
+    v[:, 1:] -= v[:, 1:].mean(axis=0)
+    v /= np.linalg.norm(v, axis=0)
+    kron = np.kron(v, v)  # row a·p + b, column k₁·m + k₂: v_{k₁}(a)·v_{k₂}(b)
+    transposed = np.arange(p * p).reshape(p, p).T.reshape(-1)  # pixel (r, c) reads kron row (c, r)
+    with jax.enable_x64(True):
+        D = np.asarray(dictionaries.ksvd_dct(p, k, dtype=jnp.float64))
+    np.testing.assert_allclose(D, kron[transposed, :k], atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(D, axis=0), 1.0, atol=1e-12)
+    np.testing.assert_allclose(D[:, 0], 1 / p, atol=1e-12)  # the constant atom first
+    gram = D.T @ D - np.eye(k)
+    assert np.abs(gram).max() > 0.5  # not orthogonal: neighbouring frequencies correlate
+    with pytest.raises(ValueError, match="patch_size and num_atoms must be >= 1"):
+        dictionaries.ksvd_dct(4, 0)
+
+
 @pytest.mark.parametrize("patch,atoms", [(16, 512), (8, 100), (8, 40)])
 def test_overcomplete_dct_has_unit_norm_distinct_atoms(patch, atoms):
     D = np.asarray(dictionaries.overcomplete_dct(patch, atoms), np.float64)

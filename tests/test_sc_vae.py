@@ -67,7 +67,7 @@ def test_model_output_shapes(bottleneck):
     assert out.reconstruction.shape == (2, 16, 16, 3)
     assert out.latent.shape == (2, 4, 4, 16)
     assert out.bottleneck.decoder_input.shape == (2, 4, 4, 16)
-    assert out.bottleneck.code.shape == (2, 4, 4, 32 if bottleneck == "lista" else 16)
+    assert out.bottleneck.code.shape == (2, 4, 4, 32 if bottleneck in sc_vae.SPARSE_BOTTLENECKS else 16)
     assert (out.bottleneck.indices is not None) == (bottleneck == "vq")
 
 
@@ -92,6 +92,46 @@ def test_lista_at_init_equals_ista(dictionary):
     np.testing.assert_allclose(out.code, expected, atol=2e-5)
     np.testing.assert_allclose(out.decoder_input, expected @ D.T, atol=2e-5)
     assert float(bottleneck.alpha()) == pytest.approx(0.3)
+
+
+def numpy_authors_ista(D, e, alpha, steps):
+    """The authors' code's bottleneck from its formulas: c = ‖D‖₂², z = soft(Dᵀe, α/c), then ``steps`` times
+    z = soft(z (I − DᵀD/c) + Dᵀe/c, α/c)."""
+    c = np.linalg.norm(D, 2) ** 2
+    shrink = lambda v: np.sign(v) * np.maximum(np.abs(v) - alpha / c, 0)  # noqa: E731
+    y = e @ D
+    z = shrink(y)
+    for _ in range(steps):
+        z = shrink(z @ (np.eye(D.shape[1]) - D.T @ D / c) + y / c)
+    return z
+
+
+@pytest.mark.parametrize("steps", [0, 5])
+def test_ista_bottleneck_is_the_authors_iteration(steps):
+    bottleneck = sc_vae.IstaBottleneck(16, 32, steps, alpha=1.5, dictionary="learned", dct_atoms="ksvd")
+    latent = jax.random.normal(jax.random.key(2), (2, 3, 3, 16))
+    out = bottleneck(latent)
+    D = np.asarray(dictionaries.ksvd_dct(4, 32), np.float64)
+    expected = numpy_authors_ista(D, np.asarray(latent, np.float64), 1.5, steps)
+    assert 0.05 < np.mean(expected != 0) < 0.95  # neither all-zero nor dense codes
+    np.testing.assert_allclose(out.code, expected, atol=5e-5)
+    np.testing.assert_allclose(out.decoder_input, expected @ D.T, atol=5e-5)
+    np.testing.assert_allclose(bottleneck.step[...], np.linalg.norm(D, 2) ** 2, rtol=1e-5)
+    # the dictionary and the step constant c are trained (the threshold α/c moves with c)
+    grads = nnx.to_pure_dict(nnx.grad(lambda b: jnp.sum(jnp.square(b(latent).decoder_input - latent)))(bottleneck))
+    assert set(grads) == {"dictionary", "step"}
+    assert all(np.all(np.isfinite(g)) and np.any(g != 0) for g in grads.values())
+
+
+def test_authors_code_loss_against_numpy():
+    rng = np.random.default_rng(1)
+    x, x_hat = rng.random((2, 8, 8, 3)), rng.random((2, 8, 8, 3))
+    latent, synth = rng.standard_normal((2, 2, 2, 4)), rng.standard_normal((2, 2, 2, 4))
+    terms = objectives.authors_code_terms(x, x_hat, latent, synth, latent_weight=1.0)
+    assert set(terms) == {"loss/recon", "loss/latent"}  # no ‖Z‖₁ term
+    # their weight 1/(h·w·n) on every element of (E − DZ)², then the mean over the batch's elements
+    np.testing.assert_allclose(terms["loss/latent"], np.mean((latent - synth) ** 2 / (2 * 2 * 4)), rtol=1e-6)
+    np.testing.assert_allclose(terms["loss/recon"], np.mean((x_hat - x) ** 2), rtol=1e-6)
 
 
 @pytest.mark.slow  # a variant: the DCT dictionary is the default checked in the fast suite
@@ -178,7 +218,8 @@ def test_bad_inputs_give_clear_errors():
 
 
 # ------------------------------------------------------------------------------ task + evaluators
-@pytest.mark.parametrize("bottleneck,ema", [("lista", False), pytest.param("vq", False, marks=pytest.mark.slow),
+@pytest.mark.parametrize("bottleneck,ema", [("lista", False), ("ista", False),
+                                            pytest.param("vq", False, marks=pytest.mark.slow),
                                             pytest.param("vq", True, marks=pytest.mark.slow),
                                             pytest.param("none", False, marks=pytest.mark.slow)])
 def test_task_train_and_eval_steps(bottleneck, ema):
@@ -191,6 +232,7 @@ def test_task_train_and_eval_steps(bottleneck, ema):
     assert int(new_state.step) == 1
     assert all(np.isfinite(v) for v in jax.device_get(metrics).values())
     expected = {"lista": {"loss/latent", "loss/l1", "sparsity/code_hoyer", "alpha"},
+                "ista": {"loss/latent", "sparsity/code_hoyer", "ista/step"},
                 "vq": {"loss/commit", "vq/usage", "vq/perplexity"} | (set() if ema else {"loss/codebook"}),
                 "none": {"loss/recon"}}[bottleneck]
     assert expected <= set(metrics)
@@ -285,6 +327,33 @@ def test_paper_config_sets_the_papers_optimiser_and_keeps_the_best_validation_ms
     validation.validate_run(load_config("configs/sc_vae.py:paper,runlocal"))   # keeps the best of 2 evaluations
     with pytest.raises(ValueError, match="train_examples"):
         load_config("configs/sc_vae.py:paper,train_examples=many")
+
+
+def test_ista_config_is_the_authors_bottleneck():
+    from conftest import load_config  # pylint: disable=import-outside-toplevel
+    from sparse_ae.train import validation  # pylint: disable=import-outside-toplevel
+
+    config = load_config("configs/sc_vae.py:bottleneck=ista")
+    assert (config.model.bottleneck, config.model.dictionary, config.model.dct_atoms) == ("ista", "learned", "ksvd")
+    validation.validate_run(config)
+    validation.validate_run(load_config("configs/sc_vae.py:paper,bottleneck=ista,runlocal"))
+    with pytest.raises(ValueError, match=r"config.model.dct_atoms='dct'"):
+        task_lib.validate_config(tiny_config("ista", dct_atoms="dct"))
+
+
+@pytest.mark.slow  # trains the benchmark model 2 steps
+def test_compare_part_runs_the_named_models_only(run_python, tmp_path):
+    import json  # pylint: disable=import-outside-toplevel
+
+    out = tmp_path / "compare.json"
+    run_python(["-m", "benchmarks.sc_vae", "--quick", "--parts=compare", "--steps=2", "--models=sc_vae_ista",
+                "--out", str(out)], timeout=600, check=True)
+    record = json.loads(out.read_text())
+    assert [row["model"] for row in record["rows"]] == ["sc_vae_ista"] and "psnr_gap_sc_minus_vq_db" not in record
+    assert 0 < record["rows"][0]["code_nonzero"] < 1
+    failed = run_python(["-m", "benchmarks.sc_vae", "--quick", "--parts=compare", "--models=sc_vae_lista"],
+                        timeout=600)
+    assert failed.returncode != 0 and "--models: unknown ['sc_vae_lista']" in failed.stderr
 
 
 @pytest.mark.slow  # about 1.5 minutes: loads the committed benchmark model and draws four figures

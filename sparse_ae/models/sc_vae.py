@@ -8,9 +8,15 @@ x (B, H, W, C) → encoder → E (B, h, w, n), h = H/2^d → bottleneck → deco
   threshold θ shared over steps, initialised so that LISTA is s ISTA steps for
   ½‖E_ij − D z‖² + α‖z‖₁, step 1/L); decoder input Ẽ_ij = D Z_ij. D (n, K) is the overcomplete
   2-D DCT over √n × √n "patches" (``dictionary="dct"``: fixed, orthogonal atoms when K = n;
-  needs K ≥ n) or starts there and is learned with unit-norm columns (``"learned"``). α (the
+  needs K ≥ n) or starts there and is learned with unit-norm columns (``"learned"``); its atoms
+  are the DCT-II's (``dct_atoms="dct_ii"``) or K-SVD's overcomplete DCT (``"ksvd"``, the authors' code). α (the
   weight of ‖Z‖₁ in the loss, ``alpha``) is learned as exp(log α) (kept positive) when
   ``learn_alpha``.
+- "ista": learned ISTA as the authors' code (sotiraslab/SC-VAE) unrolls it: D (n, K) and the step
+  constant c (initialised ‖D‖₂²) are trained, the threshold α/c follows c with α fixed; the code is
+  z₀ = soft(Dᵀe, α/c) (not divided by c, so not an ISTA step from zero), then ``lista_steps`` = s steps
+  z ← soft((I − DᵀD/c) z + Dᵀe/c, α/c): s + 1 thresholds. D is not renormalised. Their loss has no
+  ‖Z‖₁ term: the fixed threshold alone makes the code sparse.
 - "vq": VQ-VAE, a codebook of K vectors (n,) initialised from latent vectors of the first batch;
   nearest codeword with the straight-through gradient, the codebook learned by its loss term or,
   with ``vq_ema``, by exponential moving averages (decay ``ema_decay``) of assigned vectors.
@@ -29,11 +35,13 @@ import ml_collections
 from flax import nnx
 
 from sparse_ae.models import vqgan_blocks
-from sparse_ae.sparse_coding import dictionaries, learned
+from sparse_ae.sparse_coding import dictionaries, learned, prox
 from sparse_ae.utils import sections
 
-BOTTLENECKS = ("lista", "vq", "none")
+BOTTLENECKS = ("lista", "ista", "vq", "none")
+SPARSE_BOTTLENECKS = ("lista", "ista")  # decoder input D Z from a sparse code Z
 DICTIONARIES = ("dct", "learned")
+DCT_ATOMS = ("dct_ii", "ksvd")
 EMA_EPS = 1e-5
 
 
@@ -50,10 +58,12 @@ class ModelConfig:
                                                    # (the middle always has one)
     latent_dim: int = 64                           # n: latent vector size (a perfect square for DCT)
     num_atoms: int = 128                           # K: dictionary atoms (lista) or codebook size (vq)
-    lista_steps: int = 16                          # s
+    lista_steps: int = 16                          # s (ista: s + 1 thresholds)
     lista_unroll: int = 0                          # scan unroll of the LISTA steps; 0 = backend default
-    dictionary: Literal[DICTIONARIES] = "dct"      # fixed, or learned (unit-norm columns, DCT init)
-    alpha: float = 1.0                             # initial α (l1 weight; LISTA threshold starts at α/L)
+    dictionary: Literal[DICTIONARIES] = "dct"      # fixed, or learned (lista: unit-norm columns), DCT init
+    dct_atoms: Literal[DCT_ATOMS] = "dct_ii"       # DCT-II by radial frequency, or K-SVD's (the authors' code)
+    alpha: float = 1.0                             # α: l1 weight (lista: initial; threshold starts at α/L)
+                                                   # or the fixed ISTA weight (ista: threshold α/c)
     learn_alpha: bool = True                       # train α
     latent_weight: float = 1.0                     # β, see sparse_ae.objectives.sc_vae
     commitment: float = 0.25                       # γ of VQ-VAE
@@ -80,8 +90,14 @@ def validate(model: ml_collections.ConfigDict, image_size: int, field: str = "co
             raise ValueError(f"{field}.{key}={getattr(m, key)} must be > 0")
     if not m.ema_decay < 1:
         raise ValueError(f"{field}.ema_decay={m.ema_decay} must be < 1")
-    if m.bottleneck == "lista":
+    if m.bottleneck in SPARSE_BOTTLENECKS:
         check_dictionary(m.latent_dim, m.num_atoms, m.dictionary, field)
+
+
+def dct_dictionary(latent_dim: int, num_atoms: int, atoms: str) -> jax.Array:
+    """The (n, K) DCT dictionary over √n × √n "patches": ``atoms`` "dct_ii" or "ksvd" (``dictionaries``)."""
+    build = dictionaries.ksvd_dct if atoms == "ksvd" else dictionaries.overcomplete_dct
+    return build(math.isqrt(latent_dim), num_atoms)
 
 
 def check_dictionary(latent_dim: int, num_atoms: int, kind: str, field: str = "config.model") -> None:
@@ -121,9 +137,9 @@ class ListaBottleneck(nnx.Module):
     """Tied LISTA over the DCT dictionary; see the module docstring."""
 
     def __init__(self, latent_dim: int, num_atoms: int, num_steps: int, alpha: float, dictionary: str,
-                 learn_alpha: bool, unroll: int | None = None):
+                 learn_alpha: bool, unroll: int | None = None, dct_atoms: str = "dct_ii"):
         check_dictionary(latent_dim, num_atoms, dictionary, field="model")
-        D = dictionaries.overcomplete_dct(math.isqrt(latent_dim), num_atoms)
+        D = dct_dictionary(latent_dim, num_atoms, dct_atoms)
         self.dictionary = (nnx.Param if dictionary == "learned" else Constant)(D)
         self.learned_dictionary = dictionary == "learned"
         init = learned.lista_init(D, alpha, num_steps, tied=True)
@@ -146,6 +162,32 @@ class ListaBottleneck(nnx.Module):
     def __call__(self, latent: jax.Array) -> BottleneckOutput:
         params = {"W_e": self.W_e[...], "S": self.S[...], "theta": self.theta[...]}
         code = learned.lista_apply(params, latent, num_layers=self.num_steps, unroll=self.unroll)
+        return BottleneckOutput(self.synthesize(code), code)
+
+
+class IstaBottleneck(nnx.Module):
+    """The authors' learned ISTA: trained D and step constant c, threshold α/c; see the module docstring."""
+
+    def __init__(self, latent_dim: int, num_atoms: int, num_steps: int, alpha: float, dictionary: str,
+                 dct_atoms: str):
+        check_dictionary(latent_dim, num_atoms, dictionary, field="model")
+        D = dct_dictionary(latent_dim, num_atoms, dct_atoms)
+        self.dictionary = (nnx.Param if dictionary == "learned" else Constant)(D)
+        self.step = nnx.Param(jnp.square(jnp.linalg.norm(D, ord=2)))
+        self.alpha, self.num_steps = alpha, num_steps
+
+    def synthesize(self, code: jax.Array) -> jax.Array:
+        """D Z: (..., K) → (..., n)."""
+        return code @ self.dictionary[...].T
+
+    def __call__(self, latent: jax.Array) -> BottleneckOutput:
+        D, c = self.dictionary[...], self.step[...]
+        threshold = self.alpha / c
+        correlation = latent @ D  # Dᵀe, (..., K)
+        transition = jnp.eye(D.shape[1], dtype=D.dtype) - D.T @ D / c
+        code = prox.soft_threshold(correlation, threshold)
+        for _ in range(self.num_steps):
+            code = prox.soft_threshold(code @ transition + correlation / c, threshold)
         return BottleneckOutput(self.synthesize(code), code)
 
 
@@ -222,15 +264,18 @@ class SCVAE(nnx.Module):
         self.kind = m.bottleneck
         if m.bottleneck == "lista":
             self.bottleneck = ListaBottleneck(m.latent_dim, m.num_atoms, m.lista_steps, m.alpha, m.dictionary,
-                                              m.learn_alpha, m.lista_unroll or None)
+                                              m.learn_alpha, m.lista_unroll or None, m.dct_atoms)
+        elif m.bottleneck == "ista":
+            self.bottleneck = IstaBottleneck(m.latent_dim, m.num_atoms, m.lista_steps, m.alpha, m.dictionary,
+                                             m.dct_atoms)
         elif m.bottleneck == "vq":
             self.bottleneck = VectorQuantizer(m.latent_dim, m.num_atoms, m.vq_ema, m.ema_decay, rngs=rngs)
         else:
             self.bottleneck = Identity()
 
     def decoder_input(self, code: jax.Array) -> jax.Array:
-        """The decoder input of a (possibly edited) code: D Z for lista, the code itself otherwise."""
-        return self.bottleneck.synthesize(code) if self.kind == "lista" else code
+        """The decoder input of a (possibly edited) code: D Z for lista and ista, the code itself otherwise."""
+        return self.bottleneck.synthesize(code) if self.kind in SPARSE_BOTTLENECKS else code
 
     def decode_code(self, code: jax.Array) -> jax.Array:
         """Images (B, H, W, C) from codes as returned in ``Output.bottleneck.code``."""

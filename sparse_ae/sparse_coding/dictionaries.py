@@ -1,4 +1,4 @@
-"""Dictionaries: overcomplete 2-D DCT, random unit-norm, column / atom normalisation.
+"""Dictionaries: overcomplete 2-D DCTs (DCT-II, K-SVD's), random unit-norm, column / atom normalisation.
 
 Dense dictionaries are (n, K) with atoms as columns; conv kernels are (k, k, M, C) with one
 atom per index m. Normalisation is functional (returns a new array) and gradient-safe at zero.
@@ -64,6 +64,27 @@ def overcomplete_dct(patch_size: int, num_atoms: int, dtype=jnp.float32) -> jax.
     atoms = atoms.reshape(patch_size * patch_size, num_atoms)
     atoms /= np.linalg.norm(atoms, axis=0, keepdims=True)
     return jnp.asarray(atoms, dtype)
+
+
+def ksvd_dct(patch_size: int, num_atoms: int, dtype=jnp.float32) -> jax.Array:
+    """K-SVD's overcomplete 2-D DCT (Aharon, Elad & Bruckstein 2006), (p², K), unit-norm columns, as SC-VAE's
+    code builds its dictionary.
+
+    With m = max(p, ⌈√K⌉) frequencies, the 1-D atoms are v_k(i) = cos(π i k / m), i < p, k < m, each
+    but the constant one (k = 0) with its mean removed, then unit-normed; atom (k₁, k₂) is the p×p
+    patch v_{k₂}(row)·v_{k₁}(column), flattened row-major, and the first K of the m² atoms in the
+    order k₁·m + k₂ are kept (p = 16, K = 512: m = 23, the atoms k₁ = 22, k₂ ≥ 6 dropped). Unlike
+    :func:`overcomplete_dct`, no subset is orthogonal: the 1-D atoms sample cosines at the patch's
+    corners, not its centres, and the mean removal couples them.
+    """
+    if patch_size < 1 or num_atoms < 1:
+        raise ValueError(f"patch_size and num_atoms must be >= 1, got {patch_size}, {num_atoms}")
+    m = max(patch_size, math.isqrt(num_atoms - 1) + 1)
+    basis = np.cos(np.pi * np.arange(patch_size)[:, None] * np.arange(m)[None, :] / m)  # (p, m)
+    basis[:, 1:] -= basis[:, 1:].mean(axis=0)
+    basis /= np.linalg.norm(basis, axis=0)
+    atoms = basis[:, None, None, :] * basis[None, :, :, None]  # (row, column, k₁, k₂)
+    return jnp.asarray(atoms.reshape(patch_size * patch_size, m * m)[:, :num_atoms], dtype)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Task ``sc_vae``: SC-VAE and its baselines (VQ-VAE, plain autoencoder), one model with a
-``config.model.bottleneck`` switch ("lista" | "vq" | "none"); see :mod:`sparse_ae.models.sc_vae`
+``config.model.bottleneck`` switch ("lista" | "ista" | "vq" | "none"); see :mod:`sparse_ae.models.sc_vae`
 for the model and :mod:`sparse_ae.objectives.sc_vae` for the loss terms and their scaling.
 
 State: ``params`` (the module's ``nnx.Param``s), ``extra["model"]`` (its other variables: the
@@ -7,8 +7,8 @@ fixed DCT dictionary, a fixed α, the EMA codebook state). A VQ codebook starts 
 vectors of the first batch. With ``vq_ema`` the codebook is updated after the gradient step
 from the batch's assignments.
 
-Metrics: ``loss``, ``loss/<term>``, ``norm/grad``; lista: ``alpha``, ``lista/theta``,
-``sparsity/code_nonzero`` (fraction of non-zero entries of Z), ``sparsity/code_hoyer`` (mean Hoyer
+Metrics: ``loss``, ``loss/<term>``, ``norm/grad``; lista: ``alpha``, ``lista/theta``; ista: ``ista/step``
+(c); both: ``sparsity/code_nonzero`` (fraction of non-zero entries of Z), ``sparsity/code_hoyer`` (mean Hoyer
 sparsity of the code vectors); vq: ``vq/usage`` (fraction of codewords used in the batch),
 ``vq/perplexity``. ``eval_step``: "reconstruction" (B, H, W, C), "latent" E (B, h, w, n), "code"
 (B, h, w, K | n), and "indices" (B, h, w) for vq. The task also carries
@@ -80,14 +80,19 @@ def make_task(config) -> CodecTask:
 
     def loss_terms(net, x, out: sc_vae_model.Output) -> tuple[objectives.Terms, dict[str, jax.Array]]:
         bottleneck = out.bottleneck
-        if m.bottleneck == "lista":
+        if m.bottleneck in sc_vae_model.SPARSE_BOTTLENECKS:
             code = bottleneck.code
-            alpha = net.bottleneck.alpha()
-            terms = objectives.sc_vae_terms(x, out.reconstruction, out.latent, bottleneck.decoder_input, code,
-                                            alpha, m.latent_weight)
-            stats = {"alpha": alpha, "lista/theta": net.bottleneck.theta[...],
-                     "sparsity/code_nonzero": sc_metrics.fraction_nonzero(code),
-                     "sparsity/code_hoyer": jnp.mean(sc_metrics.hoyer_sparsity(code))}
+            if m.bottleneck == "lista":
+                alpha = net.bottleneck.alpha()
+                terms = objectives.sc_vae_terms(x, out.reconstruction, out.latent, bottleneck.decoder_input, code,
+                                                alpha, m.latent_weight)
+                stats = {"alpha": alpha, "lista/theta": net.bottleneck.theta[...]}
+            else:
+                terms = objectives.authors_code_terms(x, out.reconstruction, out.latent, bottleneck.decoder_input,
+                                                      m.latent_weight)
+                stats = {"ista/step": net.bottleneck.step[...]}
+            stats.update({"sparsity/code_nonzero": sc_metrics.fraction_nonzero(code),
+                          "sparsity/code_hoyer": jnp.mean(sc_metrics.hoyer_sparsity(code))})
         elif m.bottleneck == "vq":
             terms = objectives.vq_terms(x, out.reconstruction, out.latent, bottleneck.code, m.latent_weight,
                                         m.commitment, m.vq_ema)
