@@ -240,6 +240,11 @@ def runs(ema: bool) -> dict[str, dict]:
 OPTIONAL_RUNS = {"sc_vae_ista": dict(bottleneck="ista")}
 
 
+def all_runs() -> dict[str, dict]:
+    """Every run ``--models`` can name: the default ones, the EMA VQ-VAE and :data:`OPTIONAL_RUNS`."""
+    return {**runs(True), **OPTIONAL_RUNS}
+
+
 LISTA_STEPS = (1, 5, 10, 15, 20, 25, 30)
 
 
@@ -314,9 +319,8 @@ def compare_part(quick: bool, steps: int, ema: bool, save: bool, models: tuple[s
     ``steps`` steps each (0: 1500; quick 60), saving the parameters of the three if ``save`` (a full-size
     run with ``--out``); the JSON payload."""
     steps = steps or (60 if quick else 1500)
-    known = {**runs(True), **OPTIONAL_RUNS}
     rows = []
-    for name, spec in ({m: known[m] for m in models} if models else runs(ema)).items():
+    for name, spec in ({m: all_runs()[m] for m in models} if models else runs(ema)).items():
         spec = dict(spec)
         config = make_config(spec.pop("bottleneck"), steps, **spec)
         print(f"{name}: {steps} steps, batch {config.data.batch_size}", flush=True)
@@ -533,9 +537,8 @@ def main() -> None:
     if args.out and args.out.suffix == ".json" and len(parts) > 1:
         parser.error("--out: one .json file holds one part; give a folder for several")
     models = tuple(m for m in args.models.split(",") if m)
-    known = {*runs(True), *OPTIONAL_RUNS}
-    if set(models) - known:
-        parser.error(f"--models: unknown {sorted(set(models) - known)}; known: {sorted(known)}")
+    if set(models) - set(all_runs()):
+        parser.error(f"--models: unknown {sorted(set(models) - set(all_runs()))}; known: {sorted(all_runs())}")
     run = {"perf": lambda: perf_part(args.quick),
            "compare": lambda: compare_part(args.quick, args.steps, args.ema, save=bool(args.out) and not args.quick,
                                            models=models),

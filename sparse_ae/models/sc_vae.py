@@ -94,8 +94,10 @@ def validate(model: ml_collections.ConfigDict, image_size: int, field: str = "co
         check_dictionary(m.latent_dim, m.num_atoms, m.dictionary, field)
 
 
-def dct_dictionary(latent_dim: int, num_atoms: int, atoms: str) -> jax.Array:
-    """The (n, K) DCT dictionary over √n × √n "patches": ``atoms`` "dct_ii" or "ksvd" (``dictionaries``)."""
+def dct_dictionary(latent_dim: int, num_atoms: int, kind: str, atoms: str) -> jax.Array:
+    """The (n, K) DCT dictionary over √n × √n "patches" of a bottleneck whose dictionary is ``kind``
+    (checked by :func:`check_dictionary`): ``atoms`` "dct_ii" or "ksvd" (``dictionaries``)."""
+    check_dictionary(latent_dim, num_atoms, kind, field="model")
     build = dictionaries.ksvd_dct if atoms == "ksvd" else dictionaries.overcomplete_dct
     return build(math.isqrt(latent_dim), num_atoms)
 
@@ -138,8 +140,7 @@ class ListaBottleneck(nnx.Module):
 
     def __init__(self, latent_dim: int, num_atoms: int, num_steps: int, alpha: float, dictionary: str,
                  learn_alpha: bool, unroll: int | None = None, dct_atoms: str = "dct_ii"):
-        check_dictionary(latent_dim, num_atoms, dictionary, field="model")
-        D = dct_dictionary(latent_dim, num_atoms, dct_atoms)
+        D = dct_dictionary(latent_dim, num_atoms, dictionary, dct_atoms)
         self.dictionary = (nnx.Param if dictionary == "learned" else Constant)(D)
         self.learned_dictionary = dictionary == "learned"
         init = learned.lista_init(D, alpha, num_steps, tied=True)
@@ -170,8 +171,7 @@ class IstaBottleneck(nnx.Module):
 
     def __init__(self, latent_dim: int, num_atoms: int, num_steps: int, alpha: float, dictionary: str,
                  dct_atoms: str):
-        check_dictionary(latent_dim, num_atoms, dictionary, field="model")
-        D = dct_dictionary(latent_dim, num_atoms, dct_atoms)
+        D = dct_dictionary(latent_dim, num_atoms, dictionary, dct_atoms)
         self.dictionary = (nnx.Param if dictionary == "learned" else Constant)(D)
         self.step = nnx.Param(jnp.square(jnp.linalg.norm(D, ord=2)))
         self.alpha, self.num_steps = alpha, num_steps
@@ -184,10 +184,10 @@ class IstaBottleneck(nnx.Module):
         D, c = self.dictionary[...], self.step[...]
         threshold = self.alpha / c
         correlation = latent @ D  # Dᵀe, (..., K)
-        transition = jnp.eye(D.shape[1], dtype=D.dtype) - D.T @ D / c
+        bias, transition = correlation / c, jnp.eye(D.shape[1], dtype=D.dtype) - D.T @ D / c
         code = prox.soft_threshold(correlation, threshold)
         for _ in range(self.num_steps):
-            code = prox.soft_threshold(code @ transition + correlation / c, threshold)
+            code = prox.soft_threshold(code @ transition + bias, threshold)
         return BottleneckOutput(self.synthesize(code), code)
 
 
