@@ -1,8 +1,8 @@
 """Convolutional BPDN on CPU, time to a 1e-4 relative objective gap: this project's ADMM and FISTA against SPORCO.
 
-    python -m benchmarks.vs_sporco [--quick] [--out DIR | --out FILE.json]
-    python -m benchmarks.vs_sporco --quick --out=benchmarks/results   # the committed vs_sporco.json (~2 min)
-    python -m benchmarks.vs_sporco --out=benchmarks/results/vs_sporco_full.json   # and vs_sporco_full.json (~20 min)
+    python -m benchmarks.vs_sporco [--quick] [--cpu_devices N] [--problems P1,P2] [--out DIR | --out FILE.json]
+    python -m benchmarks.vs_sporco --quick --out=benchmarks/results   # the committed vs_sporco.json (~4 min)
+    python -m benchmarks.vs_sporco --out=benchmarks/results/vs_sporco_full.json   # and vs_sporco_full.json (~26 min)
 
 Problems (circular boundary; objective ½‖Σ_m d_m ∗ x_m − s_k‖² + λ‖x‖₁ summed over the images k):
 
@@ -22,20 +22,25 @@ objective evaluation or set-up (spectra of dictionary and signals, FFTW planning
   Y, the codes it returns (``AuxVarObj``: changes no iterate); timer ``IterTimer='solve_wo_func'``; a 2-step solve
   first makes the FFTW plans; runs stop just past the gap of a reference F (or at the iteration cap: ">cap").
 - SPORCO ``pgm.cbpdn.ConvBPDN`` (FISTA, step 1/L, L the exact circular Lipschitz constant), float64, 1 thread.
-- sparse_ae ADMM (``admm.run``: ConvBPDN's iteration) and FISTA (``solvers.fista``, ``operators.conv_operator``,
-  step 1/L, rolled scan), float32, XLA:CPU on all cores. n* is read off a recorded run (their final codes give
-  the reference F); n* steps are then timed after compilation (ADMM with ``record_objective=False``, FISTA without
-  history): the median of ≥ 3 runs interleaved with the SPORCO runs.
+- sparse_ae ADMM (``admm.run``: ConvBPDN's iteration) on one device and split over the ``--cpu_devices`` CPU
+  devices (default: one per core; by images where they divide the image count, else by atoms), and FISTA
+  (``solvers.fista``, ``operators.conv_operator``, step 1/L, rolled scan) on one device, float32. JAX starts with
+  that many CPU devices (``jax_num_cpu_devices``); XLA:CPU runs one device's FFTs and most passes on one core, so
+  the split is what uses them all. n* is read off each one's recorded run (their final codes give the reference
+  F); n* steps are then timed after compilation (ADMM with ``record_objective=False``, FISTA without history):
+  the median of ≥ 3 runs interleaved with the SPORCO runs. "ADMM speed-up" divides by the split ADMM's time.
 
 Per problem, one ADMM step next to the forward + inverse FFT of its codes (XLA in ``admm``'s chunks; FFTW) and to
 the step a 5× speed-up over SPORCO ADMM float64 on 1 thread allows. Also the FFT/memory floor of one ADMM step on
-P4's codes (B, 32, 128, 128) float32: forward + inverse real 2-D FFT by
-XLA (in a jitted loop; in ``admm``'s chunks of images, at once, and channel-last), by scipy.fft and pyfftw
-(FFTW_MEASURE) with 1 and 2 threads, and one pass over memory (``0.5 z + 1``), next to the ADMM's s/iter on P4.
+the last problem's codes (P4's (B, 32, 128, 128) float32 by default; ``--problems`` picks problems): forward +
+inverse real 2-D FFT by XLA (in a jitted loop; in ``admm``'s chunks of images, at once, and channel-last), by
+scipy.fft and pyfftw (FFTW_MEASURE) with 1 and 2 threads, and one pass over memory (``0.5 z + 1``), next to the
+ADMM's s/iter there.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import NamedTuple
 
@@ -81,7 +86,13 @@ SPORCO_RUNS = (("SPORCO ADMM float64, 1 thread", "admm", np.float64, 1),
                ("SPORCO ADMM float32, 1 thread", "admm", np.float32, 1),
                ("SPORCO ADMM float32, 2 threads", "admm", np.float32, 2),
                ("SPORCO PGM/FISTA float64, 1 thread", "pgm", np.float64, 1))
-JAX_LABELS = {"admm": "sparse_ae ADMM float32", "fista": "sparse_ae FISTA float32"}
+ADMM_LABEL = "sparse_ae ADMM float32"  # one device
+
+
+def jax_label(kind: str) -> str:
+    """The table label of one of this project's solvers ("admm" | "admm_split" | "fista")."""
+    return {"admm": ADMM_LABEL, "admm_split": f"{ADMM_LABEL}, {jax.device_count()} CPU devices",
+            "fista": "sparse_ae FISTA float32"}[kind]
 
 
 def describe(filters: str | tuple[int, int, int]) -> str:
@@ -150,29 +161,35 @@ def run_sporco(method: str, dtype, threads: int, filters: np.ndarray, images: np
 
 
 class JaxSolvers:
-    """This project's ADMM and FISTA on one problem (float32): recorded runs, and timed runs of n steps."""
+    """This project's ADMM (one device; split over every device when there are several) and FISTA on one problem
+    (float32): recorded runs, and timed runs of n steps."""
 
     def __init__(self, filters: np.ndarray, images: np.ndarray, lam: float, lipschitz: float):
         kernel = jnp.asarray(filters[:, :, :, None], jnp.float32)
         self.signal = jnp.asarray(images.transpose(2, 0, 1)[..., None], jnp.float32)
         self.problem = admm.make_problem(kernel, self.signal, lam)
         self.start = admm.init_state(self.problem)
+        self.meshes = {"admm": None}
+        if jax.device_count() > 1:
+            self.meshes["admm_split"] = admm.device_mesh(jax.devices())
         op = operators.conv_operator(kernel)
         self.fista = jax.jit(lambda y, n, history: solvers.fista(op, y, lam, 1 / lipschitz, n, unroll=1,
                                                                  return_history=history), static_argnums=(1, 2))
-        self.times: dict[str, list[tuple[int, float]]] = {"admm": [], "fista": []}
+        self.times: dict[str, list[tuple[int, float]]] = {kind: [] for kind in (*self.meshes, "fista")}
 
     def recorded(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """{"admm" | "fista": (objective per step (cap,), final codes (B, N, N, M))}."""
-        state, record = admm.run(self.problem, self.start, ADMM_ITERS)
+        """{"admm" | "admm_split" | "fista": (objective per step (cap,), final codes (B, N, N, M))}."""
+        runs = {}
+        for kind, mesh in self.meshes.items():
+            state, record = admm.run(self.problem, self.start, ADMM_ITERS, mesh=mesh)
+            runs[kind] = (np.asarray(record.objective), np.moveaxis(np.asarray(state.y), 1, -1))
         codes, history = self.fista(self.signal, FISTA_ITERS, True)
-        return {"admm": (np.asarray(record.objective), np.moveaxis(np.asarray(state.y), 1, -1)),
-                "fista": (np.asarray(history), np.asarray(codes))}
+        return {**runs, "fista": (np.asarray(history), np.asarray(codes))}
 
     def time(self, kind: str, steps: int) -> None:
         """Times ``steps`` steps of ``kind`` once (after a compiling call for a new ``steps``)."""
-        if kind == "admm":
-            fn, args = admm.run, (self.problem, self.start, steps, 0.0, False)
+        if kind in self.meshes:
+            fn, args = admm.run, (self.problem, self.start, steps, 0.0, False, self.meshes[kind])
         else:
             fn, args = self.fista, (self.signal, steps, False)
         if not any(n == steps for n, _ in self.times[kind]):
@@ -220,7 +237,7 @@ def bench_problem(name: str, spec: Spec) -> dict:
 
     rows = []
     for kind, n in steps.items():
-        row = {"problem": name, "solver": JAX_LABELS[kind], "iterations": n or f">{len(recorded[kind][0])}"}
+        row = {"problem": name, "solver": jax_label(kind), "iterations": n or f">{len(recorded[kind][0])}"}
         if n:
             seconds = float(np.median(mine.seconds(kind, n)))
             row.update({"seconds": seconds, "s/iter": seconds / n})
@@ -231,7 +248,8 @@ def bench_problem(name: str, spec: Spec) -> dict:
         if n:
             row.update({"seconds": float(seconds[n - 1]), "s/iter": float(seconds[n - 1]) / n})
         rows.append(row)
-    admm_seconds = rows[0].get("seconds")
+    ours = jax_label("admm_split" if "admm_split" in steps else "admm")
+    admm_seconds = next(row.get("seconds") for row in rows if row["solver"] == ours)
     for row in rows:
         if admm_seconds and "seconds" in row:
             row["ADMM speed-up"] = row["seconds"] / admm_seconds
@@ -286,13 +304,15 @@ def fft_floor(shape: tuple[int, int, int, int]) -> list[dict]:
 
 
 def step_floor_row(name: str, shape: tuple[int, ...], rows: list[dict], floor: list[dict]) -> dict:
-    """One problem's ADMM s/iter next to the forward + inverse FFT of its codes (XLA as the ADMM runs it, and
-    FFTW) and to the step that 5x SPORCO float64 on 1 thread allows (its s/iter / 5)."""
+    """One problem's ADMM s/iter (one device, and split over all) next to the forward + inverse FFT of its codes
+    (XLA as the one-device ADMM runs it, and FFTW) and to the step that 5x SPORCO float64 on 1 thread allows (its
+    s/iter / 5)."""
     per_iter = {row["solver"]: row.get("s/iter") for row in rows}
     ffts = {row["operation"]: row["seconds"] for row in floor}
     budget = per_iter["SPORCO ADMM float64, 1 thread"] and per_iter["SPORCO ADMM float64, 1 thread"] / 5
     xla = floor[0]["seconds"]
-    return {"problem": name, "codes": "x".join(map(str, shape)), "ADMM step": per_iter["sparse_ae ADMM float32"],
+    return {"problem": name, "codes": "x".join(map(str, shape)), "ADMM step": per_iter[ADMM_LABEL],
+            "ADMM step, all devices": per_iter.get(jax_label("admm_split")),
             "XLA FFTs": xla, "FFTW 1 thread": ffts[fftw_label(1)],
             "FFTW 2 threads": ffts[fftw_label(2)], "step at 5x": budget,
             "XLA FFTs / step at 5x": budget and xla / budget}
@@ -300,33 +320,50 @@ def step_floor_row(name: str, shape: tuple[int, ...], rows: list[dict], floor: l
 
 def main() -> None:
     parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--cpu_devices", type=int, default=os.cpu_count() or 1,
+                        help="CPU devices JAX starts with, which the split ADMM shares its codes over (default: "
+                             "one per core; 1: no split run)")
+    parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma list of problems (default: all)")
     args = parser.parse_args()
-    problems = dict(PROBLEMS)
-    if args.quick:
+    names = args.problems.split(",")
+    if set(names) - PROBLEMS.keys():
+        parser.error(f"--problems: unknown problem(s) in {args.problems!r}; known: {list(PROBLEMS)}")
+    jax.config.update("jax_num_cpu_devices", args.cpu_devices)  # before JAX starts its CPU backend
+    problems = {name: PROBLEMS[name] for name in names}
+    if args.quick and "P4" in problems:
         problems["P4"] = problems["P4"]._replace(images=QUICK_P4_IMAGES)
     results = {name: bench_problem(name, spec) for name, spec in problems.items()}
     rows = [row for result in results.values() for row in result["rows"]]
     common.print_table(f"time to a {GAP:g} relative objective gap (ADMM speed-up: the solver's seconds / "
-                       "sparse_ae ADMM's)", rows, ["problem", "solver", "iterations", "seconds", "s/iter",
-                                                   "ADMM speed-up"])
+                       "the split sparse_ae ADMM's)", rows,
+                       ["problem", "solver", "iterations", "seconds", "s/iter", "ADMM speed-up"])
     summary = []
     for name, result in results.items():
-        speedup = {row["solver"]: row.get("ADMM speed-up") for row in result["rows"]}
-        vs64, vs32 = speedup["SPORCO ADMM float64, 1 thread"], speedup["SPORCO ADMM float32, 2 threads"]
+        seconds = {row["solver"]: row.get("seconds") for row in result["rows"]}
+        fastest = seconds.get(jax_label("admm_split"), seconds[ADMM_LABEL])
+
+        def speedup(label, ours=fastest):
+            return seconds[label] / ours if seconds[label] and ours else None
+
+        vs64, vs32 = speedup("SPORCO ADMM float64, 1 thread"), speedup("SPORCO ADMM float32, 2 threads")
         spec = problems[name]
         summary.append({"problem": name, "images": spec.images, "size": spec.size, "filters": describe(spec.filters),
-                        "lam": spec.lam, "F*": result["optimum"], "vs SPORCO f64 1 thread": vs64,
-                        "target >= 5": bool(vs64 and vs64 >= 5), "vs SPORCO f32 2 threads": vs32,
-                        "target > 1": bool(vs32 and vs32 > 1)})
-    common.print_table("sparse_ae ADMM speed-up over SPORCO ADMM", summary)
+                        "lam": spec.lam, "F*": result["optimum"], "devices": jax.device_count(),
+                        "vs SPORCO f64 1 thread": vs64, "target >= 5": bool(vs64 and vs64 >= 5),
+                        "vs SPORCO f32 2 threads": vs32, "target > 1": bool(vs32 and vs32 > 1),
+                        "one device vs SPORCO f64 1 thread": speedup("SPORCO ADMM float64, 1 thread",
+                                                                     seconds[ADMM_LABEL])})
+    common.print_table("sparse_ae ADMM (split over the devices) speed-up over SPORCO ADMM", summary)
     floors = {name: fft_floor(code_shape(spec)) for name, spec in problems.items()}
-    floor = floors["P4"]
-    admm_row = results["P4"]["rows"][0]
-    if "s/iter" in admm_row:
-        floor.append({"operation": "sparse_ae ADMM, one step on P4", "seconds": admm_row["s/iter"]})
+    detail = names[-1]  # the floor in detail: of the last problem, P4 by default
+    floor = floors[detail]
+    for row in results[detail]["rows"]:
+        if row["solver"].startswith(ADMM_LABEL) and "s/iter" in row:
+            devices = row["solver"].removeprefix(ADMM_LABEL).strip(", ") or "1 device"
+            floor.append({"operation": f"sparse_ae ADMM, one step on {detail}, {devices}", "seconds": row["s/iter"]})
     for row in floor:
         row["vs admm's FFTs"] = row["seconds"] / floor[0]["seconds"]
-    common.print_table(f"FFT/memory floor of one ADMM step: codes {code_shape(problems['P4'])} float32", floor)
+    common.print_table(f"FFT/memory floor of one ADMM step: codes {code_shape(problems[detail])} float32", floor)
     step_floor = [step_floor_row(name, code_shape(problems[name]), results[name]["rows"], floors[name])
                   for name in problems]
     common.print_table("one ADMM step against its FFTs and the step a 5x speed-up allows (seconds)", step_floor)

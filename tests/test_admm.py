@@ -155,3 +155,62 @@ def test_solve_csc_rejects_bad_methods(small):
         csc.solve_csc(kernel, signal, 0.2, method="ista")
     with pytest.raises(ValueError, match="boundary must be one of"):
         csc.solve_csc(kernel, signal, 0.2, boundary="reflect")
+
+
+def test_device_split_choice_and_errors(small):
+    assert admm.split_for(4, 6, 2) == "images" and admm.split_for(1, 8, 2) == "atoms"
+    with pytest.raises(ValueError, match="cannot split the codes of 2 image\\(s\\) with 6 atoms over 4 devices"):
+        admm.split_for(2, 6, 4)
+    with pytest.raises(ValueError, match="devices must name at least one device"):
+        admm.device_mesh([])
+    kernel, signal = small
+    with pytest.raises(ValueError, match="devices splits the ADMM's codes only"):
+        csc.solve_csc(kernel, signal, 0.2, boundary="zero", devices=jax.devices())
+    problem = admm.make_problem(kernel, signal, 0.2)
+    with pytest.raises(ValueError, match="run's mesh must have the one axis 'codes'"):
+        admm.run(problem, admm.init_state(problem), 5, mesh=jax.sharding.Mesh(np.asarray(jax.devices()[:1]), ("x",)))
+
+
+def test_admm_on_a_one_device_mesh_takes_the_same_steps(small):
+    kernel, signal = small
+    with jax.enable_x64(True):
+        codes, record = admm.cbpdn(kernel.astype(np.float64), signal.astype(np.float64), 0.2, 30)
+        split_codes, split = admm.cbpdn(kernel.astype(np.float64), signal.astype(np.float64), 0.2, 30,
+                                        devices=jax.devices()[:1])
+        record, split = jax.device_get((record, split))
+    np.testing.assert_allclose(split_codes, codes, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(split.objective, record.objective, rtol=1e-12)
+    np.testing.assert_allclose(split.rho, record.rho, rtol=1e-12)
+
+
+SPLIT_CHECK = """
+import jax, numpy as np
+jax.config.update("jax_enable_x64", True)
+from sparse_ae.sparse_coding import admm, csc
+rng = np.random.default_rng(5)
+for channels, images, atoms, devices, split in [(1, 4, 6, 4, "images"), (1, 1, 8, 4, "atoms"), (3, 2, 6, 2, "images"),
+                                                (3, 3, 4, 2, "atoms"), (1, 6, 4, 2, "images")]:
+    kernel = rng.standard_normal((5, 5, atoms, channels))
+    kernel /= np.sqrt(np.sum(kernel ** 2, axis=(0, 1, 3), keepdims=True))
+    signal = rng.standard_normal((images, 24, 24, channels))
+    assert admm.split_for(images, atoms, devices) == split
+    admm.CHUNK_BYTES = 24 * 24 * atoms * 8  # one image per chunk: the split and the chunks together
+    codes, record = admm.cbpdn(kernel, signal, 0.1, 500, tol=1e-3)
+    split_codes, split_record = admm.cbpdn(kernel, signal, 0.1, 500, tol=1e-3, devices=jax.devices()[:devices])
+    assert len(split_codes.sharding.device_set) == devices
+    n = int(record.iterations)
+    assert 10 < n < 500 and int(split_record.iterations) == n and bool(split_record.converged)
+    np.testing.assert_allclose(split_record.objective[:n], record.objective[:n], rtol=1e-11)
+    np.testing.assert_allclose(split_record.rho[:n], record.rho[:n], rtol=1e-11)
+    np.testing.assert_allclose(split_codes, codes, rtol=0, atol=1e-10)
+    z, convergence = csc.solve_csc(kernel, signal, 0.1, tol=1e-3, devices=jax.devices()[:devices])
+    assert convergence.method == "admm" and convergence.converged and len(z.sharding.device_set) == devices
+print("split ok")
+"""
+
+
+@pytest.mark.slow
+def test_admm_split_over_four_fake_devices_takes_the_same_steps(run_python):
+    """By images and by atoms, one and three channels, chunked: the iterates of one device (float64)."""
+    result = run_python(["-c", SPLIT_CHECK], devices=4, timeout=300, check=True)
+    assert "split ok" in result.stdout

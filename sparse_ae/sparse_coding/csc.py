@@ -64,8 +64,8 @@ def _solve_fista(kernel, signal, lam, tol, max_iters: int, boundary: str) -> tup
     return z, Convergence("fista", np.concatenate(objectives), np.asarray(residuals), done, residuals[-1] < tol)
 
 
-def _solve_admm(kernel, signal, lam, tol, max_iters: int) -> tuple[jax.Array, Convergence]:
-    z, record = admm.cbpdn(kernel, signal, lam, max_iters, tol=tol)
+def _solve_admm(kernel, signal, lam, tol, max_iters: int, devices) -> tuple[jax.Array, Convergence]:
+    z, record = admm.cbpdn(kernel, signal, lam, max_iters, tol=tol, devices=devices)
     record = jax.device_get(record)
     n = int(record.iterations)
     residual = np.maximum(record.primal_residual[:n], record.dual_residual[:n])
@@ -73,7 +73,8 @@ def _solve_admm(kernel, signal, lam, tol, max_iters: int) -> tuple[jax.Array, Co
 
 
 def solve_csc(kernel: jax.Array, signal: jax.Array, lam, *, tol: float = 1e-4, max_iters: int = 1000,
-              boundary: str = "circular", method: str | None = None) -> tuple[jax.Array, Convergence]:
+              boundary: str = "circular", method: str | None = None, devices=None
+              ) -> tuple[jax.Array, Convergence]:
     """Solve convolutional BPDN to ``tol``: codes (..., H, W, M) and a :class:`Convergence` record.
 
     kernel (kh, kw, M, C), signal (..., H, W, C), ``lam`` > 0 (scalar; FISTA also takes per-atom (M,)),
@@ -89,7 +90,10 @@ def solve_csc(kernel: jax.Array, signal: jax.Array, lam, *, tol: float = 1e-4, m
       ``FISTA_CHECK_EVERY`` steps it stops if the relative proximal-gradient residual ‖T(z) − z‖/‖T(z)‖
       (T one ISTA step) < tol, else continues from z with the momentum restarted.
 
-    At most ``max_iters`` steps. Not for use under jit (host loop and host record).
+    At most ``max_iters`` steps. ``devices`` (ADMM only; e.g. ``jax.devices()``): the ADMM's codes are split
+    over them by images or atoms (``admm.split_for``), which on a multi-core CPU run as several CPU devices
+    (``jax_num_cpu_devices``) is what puts every core to work; one device without. Not for use under jit (host
+    loop and host record).
     """
     if method not in (None, *METHODS):
         raise ValueError(f"method must be None or one of {METHODS}, got {method!r}")
@@ -104,7 +108,10 @@ def solve_csc(kernel: jax.Array, signal: jax.Array, lam, *, tol: float = 1e-4, m
     operators.check_positive(lam, "lam")
     if method is None:
         method = "admm" if boundary == "circular" else "fista"
+    if devices is not None and method != "admm":
+        raise ValueError(f"devices splits the ADMM's codes only, and this solve uses {method!r} (boundary="
+                         f"{boundary!r}); leave devices=None or use method='admm' with boundary='circular'")
     if method == "admm":
-        return _solve_admm(kernel, signal, lam, tol, max_iters)
+        return _solve_admm(kernel, signal, lam, tol, max_iters, devices)
     dtype = jnp.result_type(kernel, signal)
     return _solve_fista(jnp.asarray(kernel, dtype), jnp.asarray(signal, dtype), lam, tol, max_iters, boundary)
