@@ -293,12 +293,14 @@ def run(problem: Problem, state: State, num_iters: int, tol=0.0, record_objectiv
     if mesh.axis_names != (DEVICE_AXIS,):
         raise ValueError(f"run's mesh must have the one axis {DEVICE_AXIS!r}, got {mesh.axis_names}; "
                          f"build it with device_mesh(devices)")
+    def one_image_axis(a):  # (..., K, H, W) -> (images, K, H, W)
+        return a.reshape((-1,) + a.shape[-3:])
+
     shape = state.y.shape
-    images = (math.prod(shape[:-3]),)
-    flat_problem = problem._replace(signal_hat=problem.signal_hat.reshape(images + problem.signal_hat.shape[-3:]),
-                                    signal=problem.signal.reshape(images + problem.signal.shape[-3:]))
-    flat_state = state._replace(y=state.y.reshape(images + shape[-3:]), u=state.u.reshape(images + shape[-3:]))
-    split = split_for(images[0], shape[-3], mesh.size)
+    flat_problem = problem._replace(signal_hat=one_image_axis(problem.signal_hat),
+                                    signal=one_image_axis(problem.signal))
+    flat_state = state._replace(y=one_image_axis(state.y), u=one_image_axis(state.u))
+    split = split_for(flat_state.y.shape[0], shape[-3], mesh.size)
     problem_specs, state_specs = _split_specs(split)
     loop = jax.shard_map(functools.partial(_run, num_iters=num_iters, record_objective=record_objective, split=split),
                          mesh=mesh, in_specs=(problem_specs, state_specs, P()),
