@@ -181,6 +181,15 @@ def test_admm_on_a_one_device_mesh_takes_the_same_steps(small):
     np.testing.assert_allclose(split_codes, codes, rtol=0, atol=1e-12)
     np.testing.assert_allclose(split.objective, record.objective, rtol=1e-12)
     np.testing.assert_allclose(split.rho, record.rho, rtol=1e-12)
+    nested = signal[:, None]  # (2, 1, 24, 24, 1): two leading image axes, which place flattens into one
+    problem = admm.make_problem(kernel, nested, 0.2)
+    mesh = admm.device_mesh(jax.devices()[:1])
+    placed = admm.place(problem, admm.init_state(problem), mesh)
+    assert placed[0].signal.shape == (2, 1, 24, 24) and placed[1].y.shape == (2, 4, 24, 24)
+    state, placed_record = admm.run(*placed, 30, mesh=mesh)
+    expected, expected_record = admm.run(problem, admm.init_state(problem), 30)
+    np.testing.assert_allclose(state.y, expected.y[:, 0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(placed_record.objective, expected_record.objective, rtol=1e-6)
 
 
 SPLIT_CHECK = """
@@ -203,6 +212,13 @@ for channels, images, atoms, devices, split in [(1, 4, 6, 4, "images"), (1, 1, 8
     np.testing.assert_allclose(split_record.objective[:n], record.objective[:n], rtol=1e-11)
     np.testing.assert_allclose(split_record.rho[:n], record.rho[:n], rtol=1e-11)
     np.testing.assert_allclose(split_codes, codes, rtol=0, atol=1e-10)
+    mesh = admm.device_mesh(jax.devices()[:devices])
+    problem = admm.make_problem(kernel, signal, 0.1)
+    placed = admm.place(problem, admm.init_state(problem), mesh)  # on the devices before the run
+    assert all(len(a.sharding.device_set) == devices for a in (placed[1].y, placed[1].u))
+    state, placed_record = admm.run(*placed, 500, tol=1e-3, mesh=mesh)
+    assert state.y.shape == (images, atoms, 24, 24) and len(state.y.sharding.device_set) == devices
+    np.testing.assert_array_equal(placed_record.objective, split_record.objective)
     z, convergence = csc.solve_csc(kernel, signal, 0.1, tol=1e-3, devices=jax.devices()[:devices])
     assert convergence.method == "admm" and convergence.converged and len(z.sharding.device_set) == devices
 print("split ok")
