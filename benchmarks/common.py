@@ -138,16 +138,16 @@ def time_fn(fn: Callable[..., Any], *args: Any, repeats: int = 5, warmup: int = 
     return float(np.median([_seconds(fn, args) for _ in range(repeats)]))
 
 
-def time_warm(fn: Callable[..., Any], *args: Any, warm_up: float = 0.2) -> tuple[float, float]:
-    """(seconds of a first call, seconds of one call after untimed calls for at least ``warm_up`` seconds, the
-    first included); each blocks until every output is ready.
+def time_warm(fn: Callable[..., Any], *args: Any, warm_seconds: float = 0.2) -> tuple[float, float]:
+    """(seconds of a first call, seconds of one call after untimed calls for at least ``warm_seconds``, the first
+    included); each blocks until every output is ready.
 
     A core that sat idle can take tens of milliseconds of work to run at speed again (on a shared 2-core VM a
     short solve split over both cores ran up to 1.8x slower right after single-threaded work), so a short call
     timed cold measures the machine's wake-up; the first number shows that cost.
     """
     first = spent = _seconds(fn, args)
-    while spent < warm_up:
+    while spent < warm_seconds:
         spent += _seconds(fn, args)
     return first, _seconds(fn, args)
 

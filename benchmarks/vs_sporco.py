@@ -32,9 +32,10 @@ objective evaluation or set-up (spectra of dictionary and signals, FFTW planning
   F); n* steps are then timed after compilation (ADMM with ``record_objective=False``, FISTA without history):
   the median of ≥ 3 runs interleaved with the SPORCO runs, each after untimed calls of the same solve for at
   least ``WARM_UP`` = 0.2 s (``common.time_warm``). "first call" is the median of the first of those calls, right
-  after a SPORCO run or another solver: there the split ADMM on P2 took 38 ms against 21 ms warm, as a core left
-  idle runs slowly for tens of ms (SPORCO's timer, after its planning solve, pays that within its first
-  iterations). "ADMM speed-up" divides by the split ADMM's time.
+  after a SPORCO run or another solver. A core left idle can run slowly for tens of ms (in a probe, the split
+  ADMM's first call on P2 right after a SPORCO run took 38 ms against 21 ms warm); a timed SPORCO solve follows
+  its planning solve and spreads such a cost over tens of iterations. "ADMM speed-up" divides by the split
+  ADMM's time.
 
 Per problem, one ADMM step next to the forward + inverse FFT of its codes (XLA in ``admm``'s chunks; FFTW) and to
 the step a 5× speed-up over SPORCO ADMM float64 on 1 thread allows. Also the FFT/memory floor of one ADMM step on
@@ -176,10 +177,11 @@ class JaxSolvers:
         kernel = jnp.asarray(filters[:, :, :, None], jnp.float32)
         self.signal = jnp.asarray(images.transpose(2, 0, 1)[..., None], jnp.float32)
         problem = admm.make_problem(kernel, self.signal, lam)
-        self.admm = {"admm": (problem, admm.init_state(problem), None)}  # kind -> (problem, start, mesh)
+        start = admm.init_state(problem)
+        self.admm = {"admm": (problem, start, None)}  # kind -> (problem, start, mesh)
         if jax.device_count() > 1:
             mesh = admm.device_mesh(jax.devices())
-            self.admm["admm_split"] = (*admm.place(*self.admm["admm"][:2], mesh), mesh)
+            self.admm["admm_split"] = (*admm.place(problem, start, mesh), mesh)
         op = operators.conv_operator(kernel)
         self.fista = jax.jit(lambda y, n, history: solvers.fista(op, y, lam, 1 / lipschitz, n, unroll=1,
                                                                  return_history=history), static_argnums=(1, 2))
@@ -204,7 +206,7 @@ class JaxSolvers:
             fn, args = self.fista, (self.signal, steps, False)
         if not any(n == steps for n, _, _ in self.times[kind]):
             jax.block_until_ready(fn(*args))
-        first, warm = common.time_warm(fn, *args, warm_up=WARM_UP)
+        first, warm = common.time_warm(fn, *args, warm_seconds=WARM_UP)
         self.times[kind].append((steps, warm, first))
 
     def seconds(self, kind: str, steps: int, first_calls: bool = False) -> list[float]:

@@ -32,9 +32,10 @@ by images where the device count divides the image count and otherwise by atoms 
 the functions below, None on one device; they then run inside ``run``'s ``shard_map``). Each device steps its part, and
 per step the devices add the residual norms and the objective; split by atoms, also the synthesis Σ_m D̂_m x̂_m
 of the X-step (and the Sherman–Morrison inner products over atoms). The iterates are those of one device up to
-rounding. On a 2-core CPU run as two CPU devices (``jax.config.update("jax_num_cpu_devices", 2)`` before JAX
-starts), a step took 0.48–0.88 of its one-device time on ``benchmarks.vs_sporco``'s problems, as XLA:CPU runs
-the FFTs and most passes of one program on one core.
+rounding; :func:`place` puts a problem on the devices once for repeated runs. On a 2-core CPU run as two CPU
+devices (``jax.config.update("jax_num_cpu_devices", 2)`` before JAX starts), a step took 0.52–0.73 of its
+one-device time on ``benchmarks.vs_sporco``'s problems, as XLA:CPU runs the FFTs and most passes of one program on
+one core.
 
 Starts at y = u = 0 and ρ = 50λ + 1; stops when r and s are both below ``tol`` (``RelStopTol``,
 ``AbsStopTol`` = 0). The codes are y (SPORCO returns Y by default) and the objective is reported at y, a
