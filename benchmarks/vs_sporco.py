@@ -2,7 +2,7 @@
 
     python -m benchmarks.vs_sporco [--quick] [--cpu_devices N] [--problems P1,P2] [--out DIR | --out FILE.json]
     python -m benchmarks.vs_sporco --quick --out=benchmarks/results   # the committed vs_sporco.json (~4 min)
-    python -m benchmarks.vs_sporco --out=benchmarks/results/vs_sporco_full.json   # and vs_sporco_full.json (~26 min)
+    python -m benchmarks.vs_sporco --out=benchmarks/results/vs_sporco_full.json   # and vs_sporco_full.json (~33 min)
 
 Problems (circular boundary; objective ½‖Σ_m d_m ∗ x_m − s_k‖² + λ‖x‖₁ summed over the images k):
 

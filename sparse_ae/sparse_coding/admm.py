@@ -282,21 +282,19 @@ def _split_specs(split: str) -> tuple[Problem, State]:
     return Problem(spectrum, signals, signals, P(), P()), State(codes, codes, P(), P(), P(), P(), P())
 
 
-def _one_image_axis(problem: Problem, state: State) -> tuple[Problem, State]:
-    """``problem`` and ``state`` with their leading (image) axes flattened into one."""
-    def flat(a):  # (..., K, H, W) -> (images, K, H, W)
-        return a.reshape((-1,) + a.shape[-3:])
-
-    return (problem._replace(signal_hat=flat(problem.signal_hat), signal=flat(problem.signal)),
-            state._replace(y=flat(state.y), u=flat(state.u)))
-
-
-def _mesh_split(mesh: Mesh, state: State) -> str:
-    """What ``mesh``'s devices divide of ``state``'s codes (one leading image axis); checks the mesh."""
+def _on_mesh(problem: Problem, state: State, mesh: Mesh) -> tuple[Problem, State, str]:
+    """``problem`` and ``state`` with their leading (image) axes flattened into one, and what ``mesh``'s devices
+    divide of the codes (:func:`split_for`); checks the mesh."""
     if mesh.axis_names != (DEVICE_AXIS,):
         raise ValueError(f"run's mesh must have the one axis {DEVICE_AXIS!r}, got {mesh.axis_names}; "
                          f"build it with device_mesh(devices)")
-    return split_for(state.y.shape[0], state.y.shape[-3], mesh.size)
+
+    def flat(a):  # (..., K, H, W) -> (images, K, H, W)
+        return a.reshape((-1,) + a.shape[-3:])
+
+    problem = problem._replace(signal_hat=flat(problem.signal_hat), signal=flat(problem.signal))
+    state = state._replace(y=flat(state.y), u=flat(state.u))
+    return problem, state, split_for(state.y.shape[0], state.y.shape[-3], mesh.size)
 
 
 def place(problem: Problem, state: State, mesh: Mesh) -> tuple[Problem, State]:
@@ -304,8 +302,8 @@ def place(problem: Problem, state: State, mesh: Mesh) -> tuple[Problem, State]:
 
     :func:`run` moves unplaced inputs to the devices at every call; placed once, repeated runs (warm starts, a
     benchmark) skip that (on ``benchmarks.vs_sporco``'s P2 on 2 CPU devices: 1 ms of a 21 ms solve)."""
-    problem, state = _one_image_axis(problem, state)
-    problem_specs, state_specs = _split_specs(_mesh_split(mesh, state))
+    problem, state, split = _on_mesh(problem, state, mesh)
+    problem_specs, state_specs = _split_specs(split)
 
     def put(tree, specs):
         return type(tree)(*(jax.device_put(a, NamedSharding(mesh, spec)) for a, spec in zip(tree, specs)))
@@ -324,8 +322,7 @@ def run(problem: Problem, state: State, num_iters: int, tol=0.0, record_objectiv
     if mesh is None:
         return _run(problem, state, tol, num_iters, record_objective, None)
     shape = state.y.shape
-    flat_problem, flat_state = _one_image_axis(problem, state)
-    split = _mesh_split(mesh, flat_state)
+    flat_problem, flat_state, split = _on_mesh(problem, state, mesh)
     problem_specs, state_specs = _split_specs(split)
     loop = jax.shard_map(functools.partial(_run, num_iters=num_iters, record_objective=record_objective, split=split),
                          mesh=mesh, in_specs=(problem_specs, state_specs, P()),
